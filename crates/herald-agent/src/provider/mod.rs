@@ -1,0 +1,129 @@
+//! LLM wire clients behind one [`Provider`] trait.
+//!
+//! The turn loop speaks only in these types; each provider translates them to its
+//! wire format (OpenAI chat completions, Anthropic Messages) and back.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::{FinishReason, Message, ToolCall, Usage};
+use serde::{Deserialize, Serialize};
+
+/// A block of the system prompt. The provider keeps blocks in order; `cache: true`
+/// marks the end of the stable prefix that Anthropic may cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemBlock {
+    pub text: String,
+    pub cache: bool,
+}
+
+/// A tool as offered to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+/// One model call.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub model: String,
+    pub system: Vec<SystemBlock>,
+    /// The conversation, oldest first. Never contains `Role::System` messages:
+    /// system text goes in `system`.
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub max_tokens: u32,
+    pub temperature: Option<f32>,
+}
+
+/// A piece of output as it streams in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamDelta {
+    Text(String),
+    Reasoning(String),
+    /// The model started a tool call (its arguments are still streaming).
+    ToolCallStarted { id: String, name: String },
+}
+
+/// The complete result of one model call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub content: String,
+    pub reasoning: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    pub finish_reason: FinishReason,
+    /// The model that answered, as the server named it.
+    pub model: Option<String>,
+}
+
+/// Something a provider call can fail with. [`ProviderError::is_retryable`] says whether
+/// trying again can help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the {provider} server refused the credentials (HTTP {status}): {message}; check {key_hint}")]
+    Auth { provider: &'static str, status: u16, message: String, key_hint: &'static str },
+    #[error("the {provider} server is rate limiting (HTTP 429){}: {message}", retry_after.map(|d| format!(", retry after {:.1}s", d.as_secs_f64())).unwrap_or_default())]
+    RateLimited { provider: &'static str, retry_after: Option<Duration>, message: String },
+    #[error("the {provider} server failed (HTTP {status}): {message}")]
+    Server { provider: &'static str, status: u16, retry_after: Option<Duration>, message: String },
+    #[error("the {provider} server rejected the request (HTTP {status}): {message}")]
+    Rejected { provider: &'static str, status: u16, message: String },
+    #[error("cannot reach the {provider} server at {url}: {detail}")]
+    Connect { provider: &'static str, url: String, detail: String },
+    #[error("the {provider} server did not answer within {}s", timeout.as_secs())]
+    Timeout { provider: &'static str, timeout: Duration },
+    #[error("the {provider} server sent a response herald cannot read: {detail}")]
+    Malformed { provider: &'static str, detail: String },
+    #[error("the {provider} stream ended before the answer was complete: {detail}")]
+    StreamCut { provider: &'static str, detail: String },
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: Box<ProviderError> },
+    #[error("the request was cancelled")]
+    Cancelled,
+}
+
+impl ProviderError {
+    /// Whether the same request may succeed if sent again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::RateLimited { .. }
+                | ProviderError::Server { .. }
+                | ProviderError::Connect { .. }
+                | ProviderError::Timeout { .. }
+                | ProviderError::StreamCut { .. }
+        )
+    }
+
+    /// How long the server asked us to wait, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::RateLimited { retry_after, .. } | ProviderError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A connection to one LLM service.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// A short name for logs and errors (`openai`, `anthropic`).
+    fn name(&self) -> &'static str;
+
+    /// Runs one model call. With `stream` true the answer is requested as a stream and
+    /// every piece is passed to `on_delta` as it arrives; with `stream` false
+    /// `on_delta` is not called. Either way the whole result is returned.
+    ///
+    /// Retries (429, 5xx, connection errors, honouring `Retry-After`) happen inside,
+    /// but only before any delta has been passed on, so the caller never sees text twice.
+    async fn complete(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+        on_delta: &mut (dyn FnMut(StreamDelta) + Send),
+    ) -> Result<Completion, ProviderError>;
+}

@@ -1,0 +1,31 @@
+//! Chat platform adapters.
+//!
+//! Each platform is one module implementing herald-core's adapter vocabulary, behind a
+//! cargo feature of its own, and listed in [`REGISTRY`]. Adapters land with their
+//! issues (Telegram first); until then the registry is honestly empty, and `herald
+//! doctor` reports that no chat platform is compiled in.
+
+use herald_core::Platform;
+
+/// A platform this build can connect to.
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformEntry {
+    pub platform: fn() -> Platform,
+    /// The environment variable whose presence enables the platform.
+    pub enabled_by: &'static str,
+}
+
+/// Every platform compiled into this build.
+pub const REGISTRY: &[PlatformEntry] = &[];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_names_are_unique() {
+        let mut names: Vec<String> = super::REGISTRY.iter().map(|e| (e.platform)().to_string()).collect();
+        let before = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+}

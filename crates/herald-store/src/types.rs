@@ -1,0 +1,179 @@
+//! The values that cross the [`crate::Store`] API.
+
+use herald_core::{Message, Role, Usage};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type TimestampMs = i64;
+
+/// What is needed to open a new session.
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    /// The routing key (`agent:main:telegram:dm:99`); `None` for sessions not reached by routing.
+    pub key: Option<String>,
+    /// The platform value (`local`, `telegram`, `api_server`, ...).
+    pub platform: String,
+    /// The chat type value (`dm`, `group`, ...), if known.
+    pub chat_type: Option<String>,
+    /// The origin `Source` serialised as JSON, kept verbatim for delivery and display.
+    pub origin_json: Option<String>,
+    pub display_name: Option<String>,
+    pub title: Option<String>,
+    pub model: Option<String>,
+    /// The session this one was forked or rolled over from.
+    pub parent_session_id: Option<String>,
+}
+
+/// The lifecycle flags of Hermes's `SessionEntry` (reference §3.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionFlags {
+    pub suspended: bool,
+    pub resume_pending: bool,
+    pub resume_reason: Option<String>,
+    pub last_resume_marked_at: Option<TimestampMs>,
+    pub is_fresh_reset: bool,
+    pub was_auto_reset: bool,
+    pub auto_reset_reason: Option<String>,
+    pub reset_had_activity: bool,
+    pub expiry_finalized: bool,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: String,
+    pub key: Option<String>,
+    pub platform: String,
+    pub chat_type: Option<String>,
+    pub origin_json: Option<String>,
+    pub display_name: Option<String>,
+    pub title: Option<String>,
+    pub model: Option<String>,
+    /// JSON with only `model`, `provider`, `base_url`: never credentials.
+    pub model_override: Option<String>,
+    pub parent_session_id: Option<String>,
+    pub created_at: TimestampMs,
+    pub updated_at: TimestampMs,
+    pub ended_at: Option<TimestampMs>,
+    pub end_reason: Option<String>,
+    pub message_count: u64,
+    pub tool_call_count: u64,
+    pub usage: Usage,
+    /// Input tokens of the most recent model call: how full the context is.
+    pub last_prompt_tokens: u64,
+    pub flags: SessionFlags,
+}
+
+/// A partial update of a session. `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default)]
+pub struct SessionPatch {
+    pub title: Option<Option<String>>,
+    pub model_override: Option<Option<String>>,
+    pub suspended: Option<bool>,
+    pub resume_pending: Option<bool>,
+    pub resume_reason: Option<Option<String>>,
+    pub last_resume_marked_at: Option<Option<TimestampMs>>,
+    pub is_fresh_reset: Option<bool>,
+    pub was_auto_reset: Option<bool>,
+    pub auto_reset_reason: Option<Option<String>>,
+    pub reset_had_activity: Option<bool>,
+    pub expiry_finalized: Option<bool>,
+    pub last_prompt_tokens: Option<u64>,
+}
+
+/// A message to append.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message: Message,
+    pub token_count: Option<u64>,
+    pub finish_reason: Option<String>,
+    /// The platform's id for the message, when it came from or went to a platform.
+    pub platform_message_id: Option<String>,
+}
+
+impl From<Message> for NewMessage {
+    fn from(message: Message) -> Self {
+        NewMessage { message, token_count: None, finish_reason: None, platform_message_id: None }
+    }
+}
+
+/// A message as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub session_id: String,
+    pub message: Message,
+    pub timestamp: TimestampMs,
+    pub token_count: Option<u64>,
+    pub finish_reason: Option<String>,
+    pub platform_message_id: Option<String>,
+}
+
+/// Which sessions to list.
+#[derive(Debug, Clone)]
+pub struct SessionListQuery {
+    pub limit: u32,
+    pub offset: u32,
+    /// Only sessions of this platform value.
+    pub platform: Option<String>,
+}
+
+impl Default for SessionListQuery {
+    fn default() -> Self {
+        SessionListQuery { limit: 50, offset: 0, platform: None }
+    }
+}
+
+/// How search text is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchMode {
+    /// Whole words (the word index), then substrings (the trigram index) to fill the limit.
+    #[default]
+    Auto,
+    /// Whole words only: every word must appear; a trailing `*` matches a prefix.
+    Words,
+    /// The text anywhere, including inside words (three characters or more use the
+    /// trigram index; shorter text is scanned).
+    Substring,
+}
+
+/// A full-text search.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub text: String,
+    pub mode: SearchMode,
+    pub limit: u32,
+    /// Only within this session.
+    pub session_id: Option<String>,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub session_id: String,
+    pub message_id: i64,
+    pub role: Role,
+    /// A short excerpt around the match, with the match wrapped in `[` `]`.
+    pub snippet: String,
+    pub timestamp: TimestampMs,
+    pub session_title: Option<String>,
+}
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("database migration {version} failed: {reason}; the database was left at the previous version")]
+    Migration { version: u32, reason: String },
+    #[error("the database at {path} was written by a newer herald (schema {found}, this build knows {known}); upgrade herald")]
+    TooNew { path: String, found: u32, known: u32 },
+    #[error("no session with id `{0}`")]
+    SessionNotFound(String),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store's writer has stopped; restart herald")]
+    WriterGone,
+}

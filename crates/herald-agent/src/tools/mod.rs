@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 pub use clock::ClockTool;
-pub use memory::{MemoryFiles, MemoryTool};
+pub use memory::{MemoryFiles, MemoryTarget, MemoryTool};
 pub use session_search::{SessionSearchTool, TranscriptHit, TranscriptSearch};
 
 use crate::provider::ToolSpec;

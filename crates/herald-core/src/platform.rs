@@ -76,11 +76,9 @@ impl Platform {
     pub fn as_str(&self) -> &str {
         match self {
             Platform::Plugin(name) => name,
-            builtin => BUILTIN
-                .iter()
-                .find(|(p, _)| p == builtin)
-                .map(|(_, s)| *s)
-                .expect("every builtin platform has a name"),
+            builtin => {
+                BUILTIN.iter().find(|(p, _)| p == builtin).map(|(_, s)| *s).expect("every builtin platform has a name")
+            }
         }
     }
 
@@ -95,11 +93,7 @@ impl Platform {
             && value.len() <= 64
             && value.starts_with(|c: char| c.is_ascii_lowercase())
             && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if well_formed {
-            Ok(Platform::Plugin(value))
-        } else {
-            Err(InvalidPlatform(input.to_string()))
-        }
+        if well_formed { Ok(Platform::Plugin(value)) } else { Err(InvalidPlatform(input.to_string())) }
     }
 }
 

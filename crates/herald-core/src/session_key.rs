@@ -36,7 +36,9 @@ impl fmt::Display for SessionKey {
 
 /// A session key that could escape a directory or name an absolute path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("session key `{0}` is not allowed: it must not be empty, contain `..`, or start with `/`, `\\` or a drive letter")]
+#[error(
+    "session key `{0}` is not allowed: it must not be empty, contain `..`, or start with `/`, `\\` or a drive letter"
+)]
 pub struct UnsafeSessionKey(pub String);
 
 /// The isolation policy that shapes non-DM keys.
@@ -127,7 +129,13 @@ mod tests {
     use super::*;
     use crate::Platform;
 
-    fn src(platform: Platform, chat_type: ChatType, chat: Option<&str>, user: Option<&str>, thread: Option<&str>) -> Source {
+    fn src(
+        platform: Platform,
+        chat_type: ChatType,
+        chat: Option<&str>,
+        user: Option<&str>,
+        thread: Option<&str>,
+    ) -> Source {
         Source {
             platform,
             chat_type,

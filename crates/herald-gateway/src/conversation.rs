@@ -61,11 +61,21 @@ impl Conversations {
 
     /// The conversation so far, as the model should see it.
     async fn history(&self, session_id: &str) -> Result<Vec<Message>, ConversationError> {
-        Ok(self.store.messages(session_id).await?.into_iter().map(|m| m.message).filter(|m| m.role != Role::System).collect())
+        Ok(self
+            .store
+            .messages(session_id)
+            .await?
+            .into_iter()
+            .map(|m| m.message)
+            .filter(|m| m.role != Role::System)
+            .collect())
     }
 
     async fn read_memory(&self, target: MemoryTarget) -> Result<Option<String>, ConversationError> {
-        self.memory.read(target).await.map_err(|source| ConversationError::Read { path: self.memory.dir.display().to_string(), source })
+        self.memory
+            .read(target)
+            .await
+            .map_err(|source| ConversationError::Read { path: self.memory.dir.display().to_string(), source })
     }
 
     /// Runs one turn of `session` with the user's `text`. `session_context` describes
@@ -85,7 +95,10 @@ impl Conversations {
         let user = Message::user(text);
         self.store.append_turn(&session.id, vec![NewMessage::from(user.clone())], Usage::default()).await?;
 
-        let soul = load_soul(&self.home).await.map_err(|source| ConversationError::Read { path: self.home.join("SOUL.md").display().to_string(), source })?;
+        let soul = load_soul(&self.home).await.map_err(|source| ConversationError::Read {
+            path: self.home.join("SOUL.md").display().to_string(),
+            source,
+        })?;
         let memory = self.read_memory(MemoryTarget::Memory).await?;
         let user_profile = self.read_memory(MemoryTarget::User).await?;
         let system = system_blocks(&PromptParts {
@@ -96,7 +109,10 @@ impl Conversations {
             ephemeral: None,
         });
 
-        let output = self.agent.run_turn(TurnInput { system, history, user, session_id: Some(session.id.clone()) }, on_event, cancel).await;
+        let output = self
+            .agent
+            .run_turn(TurnInput { system, history, user, session_id: Some(session.id.clone()) }, on_event, cancel)
+            .await;
 
         let finish = output.finish_reason.as_ref().map(|f| f.as_str().to_string());
         let count = output.messages.len();
@@ -117,9 +133,20 @@ impl Conversations {
         }
         if output.last_prompt_tokens > 0 {
             self.store
-                .update_session(&session.id, herald_store::SessionPatch { last_prompt_tokens: Some(output.last_prompt_tokens), ..Default::default() })
+                .update_session(
+                    &session.id,
+                    herald_store::SessionPatch {
+                        last_prompt_tokens: Some(output.last_prompt_tokens),
+                        ..Default::default()
+                    },
+                )
                 .await?;
         }
-        Ok(TurnReport { session_id: session.id.clone(), result: output.result, usage: output.usage, recorded: count + 1 })
+        Ok(TurnReport {
+            session_id: session.id.clone(),
+            result: output.result,
+            usage: output.usage,
+            recorded: count + 1,
+        })
     }
 }

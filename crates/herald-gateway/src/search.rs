@@ -27,7 +27,13 @@ impl TranscriptSearch for StoreTranscriptSearch {
             .map_err(|e| e.to_string())?;
         Ok(hits
             .into_iter()
-            .map(|h| TranscriptHit { session_id: h.session_id, session_title: h.session_title, role: h.role, snippet: h.snippet, timestamp_ms: h.timestamp })
+            .map(|h| TranscriptHit {
+                session_id: h.session_id,
+                session_title: h.session_title,
+                role: h.role,
+                snippet: h.snippet,
+                timestamp_ms: h.timestamp,
+            })
             .collect())
     }
 }

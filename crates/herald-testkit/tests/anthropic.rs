@@ -147,19 +147,13 @@ async fn tool_calls_streaming() {
     assert_eq!(serde_json::from_str::<Value>(&json0).unwrap(), args);
     assert_eq!(block(1).1, r#"{"zone":"CET"}"#);
 
-    let stop0 = events
-        .iter()
-        .position(|(n, d)| n == "content_block_stop" && d["index"] == 0)
-        .unwrap();
+    let stop0 = events.iter().position(|(n, d)| n == "content_block_stop" && d["index"] == 0).unwrap();
     assert_eq!(
         events[stop0 + 1].1,
         json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}}})
     );
     let n = events.len();
-    assert_eq!(
-        names(&events)[n - 3..],
-        ["content_block_stop", "message_delta", "message_stop"]
-    );
+    assert_eq!(names(&events)[n - 3..], ["content_block_stop", "message_delta", "message_stop"]);
     assert_eq!(events[n - 2].1["delta"]["stop_reason"], "tool_use");
     assert_eq!(names(&events).iter().filter(|n| **n == "ping").count(), 1);
 }
@@ -167,10 +161,8 @@ async fn tool_calls_streaming() {
 #[tokio::test]
 async fn text_then_tool_calls() {
     let llm = ScriptedLlm::start().await;
-    let reply = Reply::TextThenToolCalls(
-        "Let me check.".into(),
-        vec![ScriptedToolCall::new("search", json!({"q": "rust"}))],
-    );
+    let reply =
+        Reply::TextThenToolCalls("Let me check.".into(), vec![ScriptedToolCall::new("search", json!({"q": "rust"}))]);
     llm.push_all([reply.clone(), reply]);
 
     let (_, body) = post_json(&anthropic_url(&llm), &anthropic_body(false)).await;
@@ -199,10 +191,7 @@ async fn text_then_tool_calls() {
     assert_eq!(events[5].1, text_delta(0, "check."));
     assert_eq!(events[7].1["index"], 1);
     assert_eq!(events[7].1["content_block"]["id"], "toolu_2");
-    assert_eq!(
-        events[events.len() - 2].1["delta"]["stop_reason"],
-        "tool_use"
-    );
+    assert_eq!(events[events.len() - 2].1["delta"]["stop_reason"], "tool_use");
 }
 
 #[tokio::test]
@@ -233,8 +222,7 @@ async fn malformed_json() {
     let llm = ScriptedLlm::start().await;
     llm.push_all([Reply::MalformedJson, Reply::MalformedJson]);
 
-    let (status, content_type, text) =
-        post_text(&anthropic_url(&llm), &anthropic_body(false)).await;
+    let (status, content_type, text) = post_text(&anthropic_url(&llm), &anthropic_body(false)).await;
     assert_eq!((status, content_type.as_str()), (200, "application/json"));
     assert!(text.starts_with(r#"{"id":"msg_1""#), "{text}");
     assert!(serde_json::from_str::<Value>(&text).is_err());
@@ -250,19 +238,13 @@ async fn malformed_json() {
         .collect();
     assert_eq!(bad, [3], "one bad data line, after the ping: {text}");
     assert_eq!(events[3].event.as_deref(), Some("content_block_delta"));
-    assert_eq!(
-        events.last().unwrap().event.as_deref(),
-        Some("message_stop")
-    );
+    assert_eq!(events.last().unwrap().event.as_deref(), Some("message_stop"));
 }
 
 #[tokio::test]
 async fn cut_stream() {
     let llm = ScriptedLlm::start().await;
-    llm.push_all([
-        Reply::cut_stream("Half of it"),
-        Reply::cut_stream("Half of it"),
-    ]);
+    llm.push_all([Reply::cut_stream("Half of it"), Reply::cut_stream("Half of it")]);
 
     let response = post(&anthropic_url(&llm), &anthropic_body(true)).await;
     let (text, clean) = read_until_end(response).await;
@@ -323,13 +305,6 @@ async fn empty_text_still_has_a_text_block() {
     let events = stream_events(&llm, &anthropic_body(true)).await;
     assert_eq!(
         names(&events),
-        [
-            "message_start",
-            "content_block_start",
-            "ping",
-            "content_block_stop",
-            "message_delta",
-            "message_stop"
-        ]
+        ["message_start", "content_block_start", "ping", "content_block_stop", "message_delta", "message_stop"]
     );
 }

@@ -15,39 +15,19 @@ async fn push_fallback_and_requests() {
     let llm = ScriptedLlm::start().await;
     let http = client();
 
-    let response = http
-        .post(control(&llm, "push"))
-        .json(&json!({"type": "text", "text": "one"}))
-        .send()
-        .await
-        .unwrap();
+    let response = http.post(control(&llm, "push")).json(&json!({"type": "text", "text": "one"})).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"queued": 1})
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"queued": 1}));
 
     let batch = json!([
         {"type": "tool_calls", "calls": [{"name": "search", "arguments": {"q": "x"}}]},
         {"type": "error", "status": 503, "retry_after": 2}
     ]);
-    let response = http
-        .post(control(&llm, "push"))
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"queued": 3})
-    );
+    let response = http.post(control(&llm, "push")).json(&batch).send().await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"queued": 3}));
 
-    let response = http
-        .post(control(&llm, "fallback"))
-        .json(&json!({"type": "text", "text": "fallback"}))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        http.post(control(&llm, "fallback")).json(&json!({"type": "text", "text": "fallback"})).send().await.unwrap();
     assert_eq!(response.status(), 204);
 
     let (_, body) = post_json(&openai_url(&llm), &openai_body(false)).await;
@@ -68,30 +48,13 @@ async fn push_fallback_and_requests() {
     assert_eq!(recorded[1].body, anthropic_body(false));
     assert_eq!(recorded, llm.requests());
 
-    let stats: Value = http
-        .get(control(&llm, "stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        stats,
-        json!({"requests": 4, "queued": 0, "recording": true})
-    );
+    let stats: Value = http.get(control(&llm, "stats")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stats, json!({"requests": 4, "queued": 0, "recording": true}));
 
     let response = http.delete(control(&llm, "requests")).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert!(llm.requests().is_empty());
-    let listed: Value = http
-        .get(control(&llm, "requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = http.get(control(&llm, "requests")).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed, json!([]));
 }
 
@@ -99,35 +62,19 @@ async fn push_fallback_and_requests() {
 async fn recorded_json_shape() {
     let llm = ScriptedLlm::start().await;
     post_text(&openai_url(&llm), &openai_body(true)).await;
-    let listed: Value = client()
-        .get(control(&llm, "requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = client().get(control(&llm, "requests")).send().await.unwrap().json().await.unwrap();
     let first = &listed[0];
     assert_eq!(first["wire"], "openai");
     assert_eq!(first["stream"], true);
     assert_eq!(first["body"], openai_body(true));
-    assert!(
-        first["headers"]
-            .as_array()
-            .unwrap()
-            .contains(&json!(["x-api-key", "test-key"]))
-    );
+    assert!(first["headers"].as_array().unwrap().contains(&json!(["x-api-key", "test-key"])));
 }
 
 #[tokio::test]
 async fn queue_can_be_dropped() {
     let llm = ScriptedLlm::start().await;
     let http = client();
-    http.post(control(&llm, "push"))
-        .json(&json!([{"type": "echo"}, {"type": "malformed_json"}]))
-        .send()
-        .await
-        .unwrap();
+    http.post(control(&llm, "push")).json(&json!([{"type": "echo"}, {"type": "malformed_json"}])).send().await.unwrap();
     assert_eq!(llm.queued(), 2);
     let response = http.delete(control(&llm, "queue")).send().await.unwrap();
     assert_eq!(response.status(), 204);
@@ -139,57 +86,29 @@ async fn bad_control_requests() {
     let llm = ScriptedLlm::start().await;
     let http = client();
 
-    let response = http
-        .post(control(&llm, "push"))
-        .body("{nope")
-        .send()
-        .await
-        .unwrap();
+    let response = http.post(control(&llm, "push")).body("{nope").send().await.unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("body is not JSON"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().starts_with("body is not JSON"), "{body}");
 
-    let response = http
-        .post(control(&llm, "push"))
-        .json(&json!({"type": "texts", "text": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let response = http.post(control(&llm, "push")).json(&json!({"type": "texts", "text": "x"})).send().await.unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("texts"), "{body}");
 
     // One bad reply in a batch queues none of them.
-    let response = http
-        .post(control(&llm, "push"))
-        .json(&json!([{"type": "echo"}, {"type": "error"}]))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        http.post(control(&llm, "push")).json(&json!([{"type": "echo"}, {"type": "error"}])).send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(llm.queued(), 0);
 
-    let response = http
-        .post(control(&llm, "fallback"))
-        .json(&json!([{"type": "echo"}]))
-        .send()
-        .await
-        .unwrap();
+    let response = http.post(control(&llm, "fallback")).json(&json!([{"type": "echo"}])).send().await.unwrap();
     assert_eq!(response.status(), 400);
 
     let response = http.get(control(&llm, "nothing")).send().await.unwrap();
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"error": "no control endpoint GET /__testkit/nothing"})
-    );
+    assert_eq!(body, json!({"error": "no control endpoint GET /__testkit/nothing"}));
 
     // Control traffic is not model traffic.
     assert_eq!(llm.request_count(), 0);

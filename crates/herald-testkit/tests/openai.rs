@@ -17,10 +17,7 @@ async fn stream_chunks(llm: &ScriptedLlm, body: &Value) -> Vec<Value> {
     let events = parse_sse(&text);
     let (last, chunks) = events.split_last().expect("events");
     assert_eq!(last.data, "[DONE]");
-    assert!(
-        events.iter().all(|e| e.event.is_none()),
-        "OpenAI streams have no event names"
-    );
+    assert!(events.iter().all(|e| e.event.is_none()), "OpenAI streams have no event names");
     let mut first_id = None;
     chunks
         .iter()
@@ -28,11 +25,7 @@ async fn stream_chunks(llm: &ScriptedLlm, body: &Value) -> Vec<Value> {
             let mut chunk: Value = serde_json::from_str(&e.data).expect("chunk JSON");
             let map = chunk.as_object_mut().expect("object");
             let id = map.remove("id").expect("id");
-            assert_eq!(
-                first_id.get_or_insert_with(|| id.clone()),
-                &id,
-                "one id per stream"
-            );
+            assert_eq!(first_id.get_or_insert_with(|| id.clone()), &id, "one id per stream");
             assert_eq!(map.remove("object"), Some(json!("chat.completion.chunk")));
             assert_eq!(map.remove("model"), Some(json!("gpt-test")));
             assert!(map.remove("created").and_then(|c| c.as_u64()).is_some());
@@ -145,10 +138,8 @@ async fn long_text_is_streamed_in_at_most_the_configured_chunks() {
     let text = "word ".repeat(100);
     llm.push(Reply::text(text.clone()));
     let chunks = stream_chunks(&llm, &openai_body(true)).await;
-    let contents: Vec<&str> = chunks[1..chunks.len() - 1]
-        .iter()
-        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
-        .collect();
+    let contents: Vec<&str> =
+        chunks[1..chunks.len() - 1].iter().map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap()).collect();
     assert_eq!(contents.len(), 8);
     assert_eq!(contents.concat(), text);
 }
@@ -180,10 +171,7 @@ async fn tool_calls_non_streaming() {
     llm.push(Reply::tool_call("again", json!({})));
     let (_, body) = post_json(&openai_url(&llm), &openai_body(false)).await;
     assert_eq!(body["id"], "chatcmpl-2");
-    assert_eq!(
-        body["choices"][0]["message"]["tool_calls"][0]["id"],
-        "call_3"
-    );
+    assert_eq!(body["choices"][0]["message"]["tool_calls"][0]["id"], "call_3");
 }
 
 #[tokio::test]
@@ -196,10 +184,7 @@ async fn tool_calls_streaming() {
     ]));
     let chunks = stream_chunks(&llm, &openai_body(true)).await;
 
-    assert_eq!(
-        chunks[0],
-        delta(json!({"role": "assistant", "content": null}))
-    );
+    assert_eq!(chunks[0], delta(json!({"role": "assistant", "content": null})));
     assert_eq!(
         chunks[1],
         delta(
@@ -207,19 +192,13 @@ async fn tool_calls_streaming() {
         )
     );
     // Then only argument fragments for call 0, then call 1's opening.
-    let second = chunks
-        .iter()
-        .position(|c| c["choices"][0]["delta"]["tool_calls"][0]["index"] == 1)
-        .expect("second call");
+    let second =
+        chunks.iter().position(|c| c["choices"][0]["delta"]["tool_calls"][0]["index"] == 1).expect("second call");
     let fragments = &chunks[2..second];
     assert!(fragments.len() > 1, "arguments come in several fragments");
     for fragment in fragments {
         let call = &fragment["choices"][0]["delta"]["tool_calls"][0];
-        assert_eq!(
-            call.as_object().unwrap().len(),
-            2,
-            "fragment is index + function: {call}"
-        );
+        assert_eq!(call.as_object().unwrap().len(), 2, "fragment is index + function: {call}");
         assert_eq!(call["function"].as_object().unwrap().len(), 1);
     }
     let joined: Value = serde_json::from_str(&joined_arguments(&chunks, 0)).unwrap();
@@ -237,10 +216,8 @@ async fn tool_calls_streaming() {
 #[tokio::test]
 async fn text_then_tool_calls() {
     let llm = ScriptedLlm::start().await;
-    let reply = Reply::TextThenToolCalls(
-        "Let me check.".into(),
-        vec![ScriptedToolCall::new("search", json!({"q": "rust"}))],
-    );
+    let reply =
+        Reply::TextThenToolCalls("Let me check.".into(), vec![ScriptedToolCall::new("search", json!({"q": "rust"}))]);
     llm.push_all([reply.clone(), reply]);
 
     let (_, body) = post_json(&openai_url(&llm), &openai_body(false)).await;
@@ -272,11 +249,7 @@ async fn text_then_tool_calls() {
 #[tokio::test]
 async fn errors_use_the_openai_envelope() {
     let llm = ScriptedLlm::start().await;
-    llm.push_all([
-        Reply::rate_limited(7),
-        Reply::error(500),
-        Reply::rate_limited(1),
-    ]);
+    llm.push_all([Reply::rate_limited(7), Reply::error(500), Reply::rate_limited(1)]);
 
     let response = post(&openai_url(&llm), &openai_body(false)).await;
     assert_eq!(response.status(), 429);
@@ -304,16 +277,8 @@ async fn errors_use_the_openai_envelope() {
 async fn error_with_custom_body() {
     let llm = ScriptedLlm::start().await;
     let custom = json!({"error": {"message": "context too long", "type": "invalid_request_error", "code": "context_length_exceeded"}});
-    llm.push(Reply::Error {
-        status: 400,
-        body: custom.clone(),
-        retry_after: None,
-    });
-    llm.push(Reply::Error {
-        status: 502,
-        body: json!("<html>Bad Gateway</html>"),
-        retry_after: None,
-    });
+    llm.push(Reply::Error { status: 400, body: custom.clone(), retry_after: None });
+    llm.push(Reply::Error { status: 502, body: json!("<html>Bad Gateway</html>"), retry_after: None });
 
     let (status, body) = post_json(&openai_url(&llm), &openai_body(false)).await;
     assert_eq!((status, body), (400, custom));
@@ -331,10 +296,7 @@ async fn malformed_json_non_streaming() {
     let response = post(&openai_url(&llm), &openai_body(false)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type"), "application/json");
-    let text = response
-        .text()
-        .await
-        .expect("the whole (short) body arrives");
+    let text = response.text().await.expect("the whole (short) body arrives");
     assert!(text.starts_with(r#"{"id":"chatcmpl-1""#), "{text}");
     assert!(serde_json::from_str::<Value>(&text).is_err());
 }
@@ -346,17 +308,11 @@ async fn malformed_json_streaming() {
     let (status, _, text) = post_text(&openai_url(&llm), &openai_body(true)).await;
     assert_eq!(status, 200);
     let events = parse_sse(&text);
-    let bad: Vec<&SseEvent> = events
-        .iter()
-        .filter(|e| e.data != "[DONE]" && serde_json::from_str::<Value>(&e.data).is_err())
-        .collect();
+    let bad: Vec<&SseEvent> =
+        events.iter().filter(|e| e.data != "[DONE]" && serde_json::from_str::<Value>(&e.data).is_err()).collect();
     assert_eq!(bad.len(), 1, "exactly one data line is not JSON: {text}");
     assert_eq!(events.iter().position(|e| std::ptr::eq(e, bad[0])), Some(1));
-    assert_eq!(
-        events.last().unwrap().data,
-        "[DONE]",
-        "the stream still ends normally"
-    );
+    assert_eq!(events.last().unwrap().data, "[DONE]", "the stream still ends normally");
 }
 
 #[tokio::test]
@@ -368,20 +324,10 @@ async fn cut_stream_streaming() {
     let (text, clean) = read_until_end(response).await;
     assert!(!clean, "the connection must break, not end the body");
     let events = parse_sse(&text);
-    let chunks: Vec<Value> = events
-        .iter()
-        .map(|e| serde_json::from_str(&e.data).unwrap())
-        .collect();
-    let contents: Vec<&str> = chunks
-        .iter()
-        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
-        .collect();
+    let chunks: Vec<Value> = events.iter().map(|e| serde_json::from_str(&e.data).unwrap()).collect();
+    let contents: Vec<&str> = chunks.iter().map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap()).collect();
     assert_eq!(contents, ["", "Partial ", "answer"]);
-    assert!(
-        chunks
-            .iter()
-            .all(|c| c["choices"][0]["finish_reason"].is_null())
-    );
+    assert!(chunks.iter().all(|c| c["choices"][0]["finish_reason"].is_null()));
 }
 
 #[tokio::test]
@@ -425,10 +371,7 @@ async fn slow_reply_waits_before_the_first_token() {
 async fn echo_answers_with_the_last_user_text() {
     let llm = ScriptedLlm::start().await;
     let (_, body) = post_json(&openai_url(&llm), &openai_body(false)).await;
-    assert_eq!(
-        body["choices"][0]["message"]["content"],
-        "echo: hello there"
-    );
+    assert_eq!(body["choices"][0]["message"]["content"], "echo: hello there");
 
     let body = json!({
         "model": "gpt-test",
@@ -441,19 +384,13 @@ async fn echo_answers_with_the_last_user_text() {
         ]
     });
     let chunks = stream_chunks(&llm, &body).await;
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "echo: multi part");
 
     // Without recording, echo still finds the text.
     llm.set_recording(false);
     let (_, body) = post_json(&openai_url(&llm), &openai_body(false)).await;
-    assert_eq!(
-        body["choices"][0]["message"]["content"],
-        "echo: hello there"
-    );
+    assert_eq!(body["choices"][0]["message"]["content"], "echo: hello there");
 }
 
 #[tokio::test]

@@ -12,10 +12,7 @@ use tokio::net::TcpStream;
 
 async fn openai_text(llm: &ScriptedLlm) -> String {
     let (_, body) = post_json(&openai_url(llm), &openai_body(false)).await;
-    body["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    body["choices"][0]["message"]["content"].as_str().unwrap().to_owned()
 }
 
 async fn anthropic_text(llm: &ScriptedLlm) -> String {
@@ -128,9 +125,7 @@ async fn chunk_options_shape_the_stream() {
         .filter(|e| e.data != "[DONE]")
         .filter_map(|e| {
             let chunk: Value = serde_json::from_str(&e.data).unwrap();
-            chunk["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
+            chunk["choices"][0]["delta"]["content"].as_str().map(str::to_owned)
         })
         .collect();
     assert_eq!(contents, ["", "a b ", "c d e"]);
@@ -150,9 +145,7 @@ async fn raw_exchange(stream: &mut TcpStream, request: &str) -> String {
             let length: usize = text[..head_end]
                 .lines()
                 .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(|v| v.trim().parse().unwrap())
+                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
                 })
                 .expect("content-length");
             if received.len() >= head_end + 4 + length {
@@ -190,10 +183,7 @@ async fn dropping_the_handle_stops_the_server() {
     drop(llm);
     let mut buf = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(5), open.read(&mut buf)).await;
-    assert!(
-        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "open connection closed: {read:?}"
-    );
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "open connection closed: {read:?}");
     let mut refused = false;
     for _ in 0..50 {
         if TcpStream::connect(addr).await.is_err() {

@@ -7,13 +7,7 @@ use herald_testkit::llm::{Reply, ScriptedLlm};
 use serde_json::{Value, json};
 
 async fn raw_post(url: &str, body: &'static str) -> (u16, Value) {
-    let response = client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = client().post(url).header("content-type", "application/json").body(body).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -24,11 +18,7 @@ async fn openai_rejects_like_openai() {
     llm.push(Reply::text("kept for the valid request"));
     let url = openai_url(&llm);
 
-    let (status, body) = post_json(
-        &url,
-        &json!({"messages": [{"role": "user", "content": "x"}]}),
-    )
-    .await;
+    let (status, body) = post_json(&url, &json!({"messages": [{"role": "user", "content": "x"}]})).await;
     assert_eq!(status, 400);
     assert_eq!(
         body,
@@ -55,20 +45,12 @@ async fn openai_rejects_like_openai() {
     let (status, body) = raw_post(&url, "{\"model\": ").await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("We could not parse the JSON body")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("We could not parse the JSON body"));
 
     // Rejected requests do not use up the script, but are recorded.
     let (status, body) = post_json(&url, &openai_body(false)).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        body["choices"][0]["message"]["content"],
-        "kept for the valid request"
-    );
+    assert_eq!(body["choices"][0]["message"]["content"], "kept for the valid request");
     let requests = llm.requests();
     assert_eq!(requests.len(), 6);
     assert_eq!(requests[4].body, json!("{\"model\": "));
@@ -79,35 +61,21 @@ async fn openai_rejects_like_openai() {
 async fn anthropic_rejects_like_anthropic() {
     let llm = ScriptedLlm::start().await;
     let url = anthropic_url(&llm);
-    let envelope = |message: &str| json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}});
+    let envelope =
+        |message: &str| json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}});
 
     let mut body = anthropic_body(false);
     body.as_object_mut().unwrap().remove("max_tokens");
-    assert_eq!(
-        post_json(&url, &body).await,
-        (400, envelope("max_tokens: Field required"))
-    );
+    assert_eq!(post_json(&url, &body).await, (400, envelope("max_tokens: Field required")));
 
     let mut body = anthropic_body(true);
     body.as_object_mut().unwrap().remove("messages");
-    assert_eq!(
-        post_json(&url, &body).await,
-        (400, envelope("messages: Field required"))
-    );
-    assert!(
-        llm.last_request().unwrap().stream,
-        "a rejected stream request is recorded as one"
-    );
+    assert_eq!(post_json(&url, &body).await, (400, envelope("messages: Field required")));
+    assert!(llm.last_request().unwrap().stream, "a rejected stream request is recorded as one");
 
     let mut body = anthropic_body(false);
     body["max_tokens"] = json!(0);
-    assert_eq!(
-        post_json(&url, &body).await,
-        (
-            400,
-            envelope("max_tokens: Input should be greater than or equal to 1")
-        )
-    );
+    assert_eq!(post_json(&url, &body).await, (400, envelope("max_tokens: Input should be greater than or equal to 1")));
 
     let (status, body) = raw_post(&url, "not json").await;
     assert_eq!(status, 400);
@@ -115,10 +83,7 @@ async fn anthropic_rejects_like_anthropic() {
     assert_eq!(body["error"]["type"], "invalid_request_error");
 
     let (status, body) = raw_post(&url, "[]").await;
-    assert_eq!(
-        (status, body),
-        (400, envelope("The request body must be a JSON object."))
-    );
+    assert_eq!((status, body), (400, envelope("The request body must be a JSON object.")));
 }
 
 #[tokio::test]
@@ -129,10 +94,7 @@ async fn wrong_method_and_unknown_path() {
     let response = http.get(openai_url(&llm)).send().await.unwrap();
     assert_eq!(response.status(), 405);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body["error"]["message"],
-        "GET /v1/chat/completions is not supported; use POST."
-    );
+    assert_eq!(body["error"]["message"], "GET /v1/chat/completions is not supported; use POST.");
 
     let response = http.get(anthropic_url(&llm)).send().await.unwrap();
     assert_eq!(response.status(), 405);
@@ -147,10 +109,7 @@ async fn wrong_method_and_unknown_path() {
         .unwrap();
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body["error"]["message"],
-        "Invalid URL (POST /v1/completions)"
-    );
+    assert_eq!(body["error"]["message"], "Invalid URL (POST /v1/completions)");
 
     let response = http
         .post(format!("{}/v1/v1/messages", llm.anthropic_base_url()))

@@ -2,12 +2,34 @@
 //!
 //! The turn loop speaks only in these types; each provider translates them to its
 //! wire format (OpenAI chat completions, Anthropic Messages) and back.
+//!
+//! Modules: [`sse`] parses event streams, [`http`] holds what both clients share on
+//! the wire (client construction, timeouts, reading bodies and streams), [`errors`]
+//! maps what a server said went wrong to a [`ProviderError`], [`retry`] is the retry
+//! schedule, and [`openai`] and [`anthropic`] are the two wire formats.
+//!
+//! Token counts are normalised: [`Usage::input_tokens`] counts every prompt token,
+//! cached or not (OpenAI's meaning; Anthropic's `input_tokens` excludes cached ones,
+//! so its client adds them back), and `cache_read_tokens` / `cache_write_tokens` say
+//! how many of those were read from or written to the provider's prompt cache.
+
+pub mod anthropic;
+pub mod errors;
+pub mod http;
+pub mod openai;
+pub mod retry;
+pub mod sse;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::{FinishReason, Message, ToolCall, Usage};
 use serde::{Deserialize, Serialize};
+
+pub use anthropic::{AnthropicConfig, AnthropicProvider};
+pub use http::{ProviderSetupError, Timeouts};
+pub use openai::{OpenAiConfig, OpenAiProvider};
+pub use retry::RetryPolicy;
 
 /// A block of the system prompt. The provider keeps blocks in order; `cache: true`
 /// marks the end of the stable prefix that Anthropic may cache.
@@ -45,7 +67,10 @@ pub enum StreamDelta {
     Text(String),
     Reasoning(String),
     /// The model started a tool call (its arguments are still streaming).
-    ToolCallStarted { id: String, name: String },
+    ToolCallStarted {
+        id: String,
+        name: String,
+    },
 }
 
 /// The complete result of one model call.

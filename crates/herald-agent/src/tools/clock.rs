@@ -29,7 +29,8 @@ impl Tool for ClockTool {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "clock".into(),
-            description: "Get the current date, time, weekday and UTC offset. Optionally in another IANA time zone.".into(),
+            description: "Get the current date, time, weekday and UTC offset. Optionally in another IANA time zone."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -42,7 +43,11 @@ impl Tool for ClockTool {
 
     async fn call(&self, args: serde_json::Value, _ctx: &ToolContext) -> Result<String, ToolError> {
         let zone = match args.get("timezone").and_then(|v| v.as_str()).filter(|s| !s.trim().is_empty()) {
-            Some(name) => TimeZone::get(name.trim()).map_err(|_| ToolError::InvalidArguments(format!("unknown time zone `{name}`; use an IANA name such as Europe/Berlin")))?,
+            Some(name) => TimeZone::get(name.trim()).map_err(|_| {
+                ToolError::InvalidArguments(format!(
+                    "unknown time zone `{name}`; use an IANA name such as Europe/Berlin"
+                ))
+            })?,
             None => self.default_zone.clone(),
         };
         let now = Zoned::now().with_time_zone(zone);
@@ -66,12 +71,15 @@ mod tests {
     #[tokio::test]
     async fn reports_time_in_requested_zone() {
         let clock = ClockTool::new(Some("UTC")).unwrap();
-        let out: serde_json::Value = serde_json::from_str(&clock.call(json!({}), &ToolContext::default()).await.unwrap()).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_str(&clock.call(json!({}), &ToolContext::default()).await.unwrap()).unwrap();
         assert!(out["iso8601"].as_str().unwrap().ends_with("+00:00"));
         let unix = out["unix"].as_i64().unwrap();
         assert!((unix - jiff::Timestamp::now().as_second()).abs() < 5);
-        let tokyo: serde_json::Value =
-            serde_json::from_str(&clock.call(json!({"timezone": "Asia/Tokyo"}), &ToolContext::default()).await.unwrap()).unwrap();
+        let tokyo: serde_json::Value = serde_json::from_str(
+            &clock.call(json!({"timezone": "Asia/Tokyo"}), &ToolContext::default()).await.unwrap(),
+        )
+        .unwrap();
         assert!(tokyo["iso8601"].as_str().unwrap().ends_with("+09:00"));
         assert_eq!(tokyo["timezone"], "Asia/Tokyo");
     }

@@ -109,8 +109,13 @@ impl MemoryTool {
         let hits: Vec<usize> = list.iter().enumerate().filter(|(_, e)| e.contains(old_text)).map(|(i, _)| i).collect();
         match hits.as_slice() {
             [i] => Ok(*i),
-            [] => Err(ToolError::Failed(format!("no entry contains `{old_text}`; use action `read` to see the entries"))),
-            _ => Err(ToolError::Failed(format!("{} entries contain `{old_text}`; quote more of the entry so exactly one matches", hits.len()))),
+            [] => {
+                Err(ToolError::Failed(format!("no entry contains `{old_text}`; use action `read` to see the entries")))
+            }
+            _ => Err(ToolError::Failed(format!(
+                "{} entries contain `{old_text}`; quote more of the entry so exactly one matches",
+                hits.len()
+            ))),
         }
     }
 }
@@ -120,10 +125,11 @@ impl Tool for MemoryTool {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "memory".into(),
-            description: "Durable memory across conversations. target `memory` is your own notes (facts, lessons, environment); \
+            description:
+                "Durable memory across conversations. target `memory` is your own notes (facts, lessons, environment); \
                 target `user` is what you know about the user (name, preferences). Actions: read, add (content), \
                 replace (old_text -> content), remove (old_text). Keep entries short; the files have size limits."
-                .into(),
+                    .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -150,14 +156,26 @@ impl Tool for MemoryTool {
         }
         let _guard = self.lock.lock().await;
         let path = self.files.path(target);
-        let current = self.files.read(target).await.map_err(|e| ToolError::Failed(format!("cannot read {}: {e}", path.display())))?;
+        let current = self
+            .files
+            .read(target)
+            .await
+            .map_err(|e| ToolError::Failed(format!("cannot read {}: {e}", path.display())))?;
         let mut list = entries(current.as_deref().unwrap_or(""));
         match action {
-            "read" => return Ok(if list.is_empty() { format!("{} is empty.", target.file_name()) } else { list.join(SEPARATOR) }),
+            "read" => {
+                return Ok(if list.is_empty() {
+                    format!("{} is empty.", target.file_name())
+                } else {
+                    list.join(SEPARATOR)
+                });
+            }
             "add" => {
                 let content = required_str(&args, "content")?.trim();
                 if content.is_empty() || content.contains(SEPARATOR) {
-                    return Err(ToolError::InvalidArguments("`content` must be non-empty and must not contain a `§` line".into()));
+                    return Err(ToolError::InvalidArguments(
+                        "`content` must be non-empty and must not contain a `§` line".into(),
+                    ));
                 }
                 list.push(content.to_string());
             }
@@ -165,7 +183,9 @@ impl Tool for MemoryTool {
                 let content = required_str(&args, "content")?.trim();
                 let i = Self::find_one(&list, required_str(&args, "old_text")?)?;
                 if content.is_empty() || content.contains(SEPARATOR) {
-                    return Err(ToolError::InvalidArguments("`content` must be non-empty and must not contain a `§` line".into()));
+                    return Err(ToolError::InvalidArguments(
+                        "`content` must be non-empty and must not contain a `§` line".into(),
+                    ));
                 }
                 list[i] = content.to_string();
             }
@@ -173,7 +193,11 @@ impl Tool for MemoryTool {
                 let i = Self::find_one(&list, required_str(&args, "old_text")?)?;
                 list.remove(i);
             }
-            other => return Err(ToolError::InvalidArguments(format!("unknown action `{other}`; use read, add, replace or remove"))),
+            other => {
+                return Err(ToolError::InvalidArguments(format!(
+                    "unknown action `{other}`; use read, add, replace or remove"
+                )));
+            }
         }
         let text = list.join(SEPARATOR);
         let limit = self.files.limit(target);
@@ -184,7 +208,9 @@ impl Tool for MemoryTool {
                 target.file_name()
             )));
         }
-        write_atomic(&path, &format!("{text}\n")).await.map_err(|e| ToolError::Failed(format!("cannot write {}: {e}", path.display())))?;
+        write_atomic(&path, &format!("{text}\n"))
+            .await
+            .map_err(|e| ToolError::Failed(format!("cannot write {}: {e}", path.display())))?;
         Ok(format!("{} updated ({size}/{limit} characters, {} entries).", target.file_name(), list.len()))
     }
 }
@@ -194,7 +220,13 @@ mod tests {
     use super::*;
 
     fn tool(dir: &Path) -> MemoryTool {
-        MemoryTool::new(MemoryFiles { dir: dir.to_path_buf(), memory_enabled: true, user_enabled: true, memory_char_limit: 60, user_char_limit: 100 })
+        MemoryTool::new(MemoryFiles {
+            dir: dir.to_path_buf(),
+            memory_enabled: true,
+            user_enabled: true,
+            memory_char_limit: 60,
+            user_char_limit: 100,
+        })
     }
 
     async fn call(t: &MemoryTool, args: serde_json::Value) -> Result<String, ToolError> {
@@ -208,7 +240,9 @@ mod tests {
         call(&t, json!({"action": "add", "target": "user", "content": "Name: Ada"})).await.unwrap();
         call(&t, json!({"action": "add", "target": "user", "content": "Likes tea"})).await.unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("USER.md")).unwrap(), "Name: Ada\n§\nLikes tea\n");
-        call(&t, json!({"action": "replace", "target": "user", "old_text": "tea", "content": "Likes coffee"})).await.unwrap();
+        call(&t, json!({"action": "replace", "target": "user", "old_text": "tea", "content": "Likes coffee"}))
+            .await
+            .unwrap();
         call(&t, json!({"action": "remove", "target": "user", "old_text": "Ada"})).await.unwrap();
         assert_eq!(call(&t, json!({"action": "read", "target": "user"})).await.unwrap(), "Likes coffee");
         assert!(!dir.path().join("MEMORY.md").exists());

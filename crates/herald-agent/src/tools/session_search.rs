@@ -97,14 +97,25 @@ mod tests {
     }
 
     fn hit(session: &str, text: &str) -> TranscriptHit {
-        TranscriptHit { session_id: session.into(), session_title: None, role: Role::User, snippet: text.into(), timestamp_ms: 0 }
+        TranscriptHit {
+            session_id: session.into(),
+            session_title: None,
+            role: Role::User,
+            snippet: text.into(),
+            timestamp_ms: 0,
+        }
     }
 
     #[tokio::test]
     async fn excludes_the_current_session_and_respects_limit() {
-        let tool = SessionSearchTool::new(Arc::new(Fixed(vec![hit("now", "x"), hit("a", "[Paris] one"), hit("b", "[Paris] two")])));
+        let tool = SessionSearchTool::new(Arc::new(Fixed(vec![
+            hit("now", "x"),
+            hit("a", "[Paris] one"),
+            hit("b", "[Paris] two"),
+        ])));
         let ctx = ToolContext { session_id: Some("now".into()), ..Default::default() };
-        let out: serde_json::Value = serde_json::from_str(&tool.call(json!({"query": "Paris", "limit": 1}), &ctx).await.unwrap()).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_str(&tool.call(json!({"query": "Paris", "limit": 1}), &ctx).await.unwrap()).unwrap();
         let results = out["results"].as_array().unwrap();
         assert_eq!(results.len(), 1);
         assert_eq!(results[0]["session_id"], "a");
@@ -116,6 +127,9 @@ mod tests {
         let tool = SessionSearchTool::new(Arc::new(Fixed(vec![])));
         assert!(tool.call(json!({"query": "  "}), &ToolContext::default()).await.is_err());
         assert!(tool.call(json!({}), &ToolContext::default()).await.is_err());
-        assert_eq!(tool.call(json!({"query": "zz"}), &ToolContext::default()).await.unwrap(), "No past messages match `zz`.");
+        assert_eq!(
+            tool.call(json!({"query": "zz"}), &ToolContext::default()).await.unwrap(),
+            "No past messages match `zz`."
+        );
     }
 }

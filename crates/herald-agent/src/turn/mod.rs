@@ -15,8 +15,17 @@ use crate::tools::{ToolContext, ToolRegistry};
 pub enum TurnEvent {
     TextDelta(String),
     ReasoningDelta(String),
-    ToolStarted { id: String, name: String, arguments: String },
-    ToolCompleted { id: String, name: String, ok: bool, result: String },
+    ToolStarted {
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    ToolCompleted {
+        id: String,
+        name: String,
+        ok: bool,
+        result: String,
+    },
     /// The usage of one model call.
     Usage(Usage),
 }
@@ -68,8 +77,7 @@ pub struct TurnOutput {
 }
 
 /// Shown to the model when it has used every iteration, so it answers with what it has.
-const ITERATION_LIMIT_NOTE: &str =
-    "You have reached the maximum number of tool-calling steps for this turn. Do not call tools; answer now with what you have.";
+const ITERATION_LIMIT_NOTE: &str = "You have reached the maximum number of tool-calling steps for this turn. Do not call tools; answer now with what you have.";
 
 /// The agent: a provider, tools, and settings.
 pub struct Agent {
@@ -94,8 +102,20 @@ impl Agent {
     /// Runs one turn. Events go to `on_event` as they happen. Cancelling `cancel` ends the
     /// turn promptly with [`TurnError::Cancelled`]; text streamed so far is kept as the
     /// assistant's (partial) answer.
-    pub async fn run_turn(&self, input: TurnInput, on_event: &mut (dyn FnMut(TurnEvent) + Send), cancel: CancellationToken) -> TurnOutput {
-        let mut out = TurnOutput { messages: Vec::new(), usage: Usage::default(), last_prompt_tokens: 0, model_calls: 0, finish_reason: None, result: Err(TurnError::Cancelled) };
+    pub async fn run_turn(
+        &self,
+        input: TurnInput,
+        on_event: &mut (dyn FnMut(TurnEvent) + Send),
+        cancel: CancellationToken,
+    ) -> TurnOutput {
+        let mut out = TurnOutput {
+            messages: Vec::new(),
+            usage: Usage::default(),
+            last_prompt_tokens: 0,
+            model_calls: 0,
+            finish_reason: None,
+            result: Err(TurnError::Cancelled),
+        };
         let mut conversation = input.history;
         conversation.push(input.user);
         let ctx = ToolContext { session_id: input.session_id.clone(), cancel: cancel.clone() };
@@ -168,7 +188,8 @@ impl Agent {
             let Some(results) = results else {
                 // Every call must have an answer or the provider rejects the history.
                 for call in &completion.tool_calls {
-                    out.messages.push(Message::tool_result(call, "error: the turn was stopped before this tool finished"));
+                    out.messages
+                        .push(Message::tool_result(call, "error: the turn was stopped before this tool finished"));
                 }
                 out.result = Err(TurnError::Cancelled);
                 return out;
@@ -182,11 +203,21 @@ impl Agent {
 
     /// Runs the calls of one model answer: all at once when every tool allows it,
     /// otherwise one after another. Results come back in call order.
-    async fn run_tools(&self, calls: &[ToolCall], ctx: &ToolContext, on_event: &mut (dyn FnMut(TurnEvent) + Send)) -> Vec<Message> {
+    async fn run_tools(
+        &self,
+        calls: &[ToolCall],
+        ctx: &ToolContext,
+        on_event: &mut (dyn FnMut(TurnEvent) + Send),
+    ) -> Vec<Message> {
         for call in calls {
-            on_event(TurnEvent::ToolStarted { id: call.id.clone(), name: call.name.clone(), arguments: call.arguments.clone() });
+            on_event(TurnEvent::ToolStarted {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            });
         }
-        let parallel = calls.len() > 1 && calls.iter().all(|c| self.tools.get(&c.name).is_some_and(|t| t.parallel_safe()));
+        let parallel =
+            calls.len() > 1 && calls.iter().all(|c| self.tools.get(&c.name).is_some_and(|t| t.parallel_safe()));
         let results: Vec<(bool, String)> = if parallel {
             join_all(calls.iter().map(|c| self.run_one(c, ctx))).await
         } else {
@@ -200,7 +231,12 @@ impl Agent {
             .iter()
             .zip(results)
             .map(|(call, (ok, text))| {
-                on_event(TurnEvent::ToolCompleted { id: call.id.clone(), name: call.name.clone(), ok, result: text.clone() });
+                on_event(TurnEvent::ToolCompleted {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    ok,
+                    result: text.clone(),
+                });
                 Message::tool_result(call, text)
             })
             .collect()

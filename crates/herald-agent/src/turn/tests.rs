@@ -43,7 +43,10 @@ fn calls(list: &[(&str, &str, &str)]) -> Step {
     Step::Answer(Completion {
         content: String::new(),
         reasoning: None,
-        tool_calls: list.iter().map(|(id, name, args)| ToolCall { id: (*id).into(), name: (*name).into(), arguments: (*args).into() }).collect(),
+        tool_calls: list
+            .iter()
+            .map(|(id, name, args)| ToolCall { id: (*id).into(), name: (*name).into(), arguments: (*args).into() })
+            .collect(),
         usage: Usage { input_tokens: 7, output_tokens: 3, ..Default::default() },
         finish_reason: FinishReason::ToolCalls,
         model: None,
@@ -55,7 +58,12 @@ impl Provider for Scripted {
     fn name(&self) -> &'static str {
         "scripted"
     }
-    async fn complete(&self, request: &ChatRequest, stream: bool, on_delta: &mut (dyn FnMut(StreamDelta) + Send)) -> Result<Completion, ProviderError> {
+    async fn complete(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+        on_delta: &mut (dyn FnMut(StreamDelta) + Send),
+    ) -> Result<Completion, ProviderError> {
         self.requests.lock().unwrap().push(request.clone());
         let step = self.steps.lock().unwrap().pop_front().expect("the test scripted enough steps");
         match step {
@@ -84,7 +92,11 @@ struct Echo {
 #[async_trait]
 impl Tool for Echo {
     fn spec(&self) -> ToolSpec {
-        ToolSpec { name: if self.parallel { "echo".into() } else { "serial_echo".into() }, description: "echo".into(), parameters: json!({"type": "object"}) }
+        ToolSpec {
+            name: if self.parallel { "echo".into() } else { "serial_echo".into() },
+            description: "echo".into(),
+            parameters: json!({"type": "object"}),
+        }
     }
     fn parallel_safe(&self) -> bool {
         self.parallel
@@ -101,11 +113,20 @@ impl Tool for Echo {
 }
 
 fn agent(provider: Arc<Scripted>, tools: ToolRegistry, max_iterations: u32) -> Agent {
-    Agent::new(provider, tools, AgentSettings { model: "m".into(), max_tokens: 100, temperature: None, stream: true, max_iterations })
+    Agent::new(
+        provider,
+        tools,
+        AgentSettings { model: "m".into(), max_tokens: 100, temperature: None, stream: true, max_iterations },
+    )
 }
 
 fn input(text: &str) -> TurnInput {
-    TurnInput { system: vec![SystemBlock { text: "sys".into(), cache: true }], history: vec![Message::user("earlier"), Message::assistant("ok")], user: Message::user(text), session_id: Some("s1".into()) }
+    TurnInput {
+        system: vec![SystemBlock { text: "sys".into(), cache: true }],
+        history: vec![Message::user("earlier"), Message::assistant("ok")],
+        user: Message::user(text),
+        session_id: Some("s1".into()),
+    }
 }
 
 async fn run(agent: &Agent, input: TurnInput) -> (TurnOutput, Vec<TurnEvent>) {
@@ -140,7 +161,12 @@ async fn tool_round_trip_records_every_message() {
     assert_eq!(out.messages[1].tool_call_id.as_deref(), Some("c1"));
     assert_eq!(out.usage.input_tokens, 17);
     assert_eq!(out.model_calls, 2);
-    assert!(events.contains(&TurnEvent::ToolCompleted { id: "c1".into(), name: "echo".into(), ok: true, result: "pong".into() }));
+    assert!(events.contains(&TurnEvent::ToolCompleted {
+        id: "c1".into(),
+        name: "echo".into(),
+        ok: true,
+        result: "pong".into()
+    }));
     let second = &p.requests.lock().unwrap()[1];
     assert_eq!(second.messages.last().unwrap().content, "pong");
     assert_eq!(second.tools.len(), 1);
@@ -154,14 +180,18 @@ async fn parallel_safe_tools_run_concurrently() {
     let mut tools = ToolRegistry::new();
     tools.register(Arc::new(Echo { parallel: true, barrier: Some(barrier) }));
     let a = agent(p, tools, 5);
-    let (out, _) = tokio::time::timeout(Duration::from_secs(10), run(&a, input("go"))).await.expect("tools ran concurrently");
+    let (out, _) =
+        tokio::time::timeout(Duration::from_secs(10), run(&a, input("go"))).await.expect("tools ran concurrently");
     let results: Vec<&str> = out.messages.iter().filter(|m| m.role == Role::Tool).map(|m| m.content.as_str()).collect();
     assert_eq!(results, ["1", "2"]);
 }
 
 #[tokio::test]
 async fn bad_calls_become_errors_the_model_sees() {
-    let p = Scripted::new(vec![calls(&[("a", "nope", "{}"), ("b", "echo", "{not json"), ("c", "echo", "{}")]), text("sorry")]);
+    let p = Scripted::new(vec![
+        calls(&[("a", "nope", "{}"), ("b", "echo", "{not json"), ("c", "echo", "{}")]),
+        text("sorry"),
+    ]);
     let mut tools = ToolRegistry::new();
     tools.register(Arc::new(Echo { parallel: true, barrier: None }));
     let (out, _) = run(&agent(p, tools, 5), input("x")).await;
@@ -174,7 +204,11 @@ async fn bad_calls_become_errors_the_model_sees() {
 
 #[tokio::test]
 async fn iteration_cap_forces_an_answer_without_tools() {
-    let p = Scripted::new(vec![calls(&[("a", "echo", r#"{"say":"1"}"#)]), calls(&[("b", "echo", r#"{"say":"2"}"#)]), text("final")]);
+    let p = Scripted::new(vec![
+        calls(&[("a", "echo", r#"{"say":"1"}"#)]),
+        calls(&[("b", "echo", r#"{"say":"2"}"#)]),
+        text("final"),
+    ]);
     let mut tools = ToolRegistry::new();
     tools.register(Arc::new(Echo { parallel: true, barrier: None }));
     let (out, _) = run(&agent(p.clone(), tools, 3), input("loop")).await;
@@ -202,7 +236,10 @@ async fn cancellation_keeps_partial_text() {
 
 #[tokio::test]
 async fn provider_errors_end_the_turn_with_what_was_done() {
-    let p = Scripted::new(vec![calls(&[("a", "echo", r#"{"say":"1"}"#)]), Step::Fail(ProviderError::Malformed { provider: "openai", detail: "bad".into() })]);
+    let p = Scripted::new(vec![
+        calls(&[("a", "echo", r#"{"say":"1"}"#)]),
+        Step::Fail(ProviderError::Malformed { provider: "openai", detail: "bad".into() }),
+    ]);
     let mut tools = ToolRegistry::new();
     tools.register(Arc::new(Echo { parallel: true, barrier: None }));
     let (out, _) = run(&agent(p, tools, 5), input("x")).await;

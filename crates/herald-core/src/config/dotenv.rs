@@ -16,7 +16,8 @@ pub struct DotEnvEntry {
 }
 
 fn valid_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Parses `.env` text. Accepts `export KEY=value`, `#` comments, single quotes (literal),
@@ -35,7 +36,12 @@ pub fn parse(text: &str) -> Result<Vec<DotEnvEntry>, DotEnvError> {
         };
         let name = name.trim();
         if !valid_name(name) {
-            return Err(DotEnvError { line, message: format!("`{name}` is not a variable name (letters, digits and `_`, not starting with a digit)") });
+            return Err(DotEnvError {
+                line,
+                message: format!(
+                    "`{name}` is not a variable name (letters, digits and `_`, not starting with a digit)"
+                ),
+            });
         }
         let value = parse_value(rest.trim_start()).map_err(|message| DotEnvError { line, message })?;
         out.push(DotEnvEntry { name: name.to_string(), value, line });
@@ -46,7 +52,11 @@ pub fn parse(text: &str) -> Result<Vec<DotEnvEntry>, DotEnvError> {
 fn parse_value(rest: &str) -> Result<String, String> {
     let after_quote = |tail: &str| -> Result<(), String> {
         let tail = tail.trim();
-        if tail.is_empty() || tail.starts_with('#') { Ok(()) } else { Err(format!("unexpected text `{tail}` after the closing quote")) }
+        if tail.is_empty() || tail.starts_with('#') {
+            Ok(())
+        } else {
+            Err(format!("unexpected text `{tail}` after the closing quote"))
+        }
     };
     if let Some(inner) = rest.strip_prefix('\'') {
         let end = inner.find('\'').ok_or("the single quote is never closed")?;

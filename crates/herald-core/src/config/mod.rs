@@ -50,12 +50,23 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let found = if self.found.is_empty() { "a nested list or mapping".to_string() } else { format!("`{}`", self.found) };
+        let found =
+            if self.found.is_empty() { "a nested list or mapping".to_string() } else { format!("`{}`", self.found) };
         match &self.origin {
-            Origin::File { path, line } => write!(f, "{path}:{line}: `{}` expects {}, found {found}", self.key, self.expected),
-            Origin::DotEnv { path, line, var } => write!(f, "{path}:{line}: {var} (setting `{}`) expects {}, found {found}", self.key, self.expected),
-            Origin::Env { var } => write!(f, "environment variable {var} (setting `{}`) expects {}, found {found}", self.key, self.expected),
-            Origin::Flag { flag } => write!(f, "{flag} (setting `{}`) expects {}, found {found}", self.key, self.expected),
+            Origin::File { path, line } => {
+                write!(f, "{path}:{line}: `{}` expects {}, found {found}", self.key, self.expected)
+            }
+            Origin::DotEnv { path, line, var } => {
+                write!(f, "{path}:{line}: {var} (setting `{}`) expects {}, found {found}", self.key, self.expected)
+            }
+            Origin::Env { var } => write!(
+                f,
+                "environment variable {var} (setting `{}`) expects {}, found {found}",
+                self.key, self.expected
+            ),
+            Origin::Flag { flag } => {
+                write!(f, "{flag} (setting `{}`) expects {}, found {found}", self.key, self.expected)
+            }
             Origin::Default => write!(f, "built-in default of `{}` expects {}, found {found}", self.key, self.expected),
         }
     }
@@ -115,7 +126,12 @@ impl ConfigLoader {
 
     /// Applies `config.yaml`. `path` is only used in messages.
     pub fn yaml(&mut self, path: &str, text: &str) -> Result<&mut Self, ConfigError> {
-        let entries = yaml::flatten(text).map_err(|e| ConfigError::Yaml { path: path.to_string(), line: e.line, column: e.column, message: e.message })?;
+        let entries = yaml::flatten(text).map_err(|e| ConfigError::Yaml {
+            path: path.to_string(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
         for entry in entries {
             let Some(setting) = registry::find(&entry.key) else {
                 self.warnings.push(format!("{path}:{}: `{}` is not a herald setting; ignored", entry.line, entry.key));
@@ -147,7 +163,11 @@ impl ConfigLoader {
 
     /// Applies a `.env` file. Variables herald does not know are left for other tools.
     pub fn dotenv(&mut self, path: &str, text: &str) -> Result<&mut Self, ConfigError> {
-        let entries = dotenv::parse(text).map_err(|e| ConfigError::DotEnv { path: path.to_string(), line: e.line, message: e.message })?;
+        let entries = dotenv::parse(text).map_err(|e| ConfigError::DotEnv {
+            path: path.to_string(),
+            line: e.line,
+            message: e.message,
+        })?;
         let lookup = |var: &str| {
             // Later lines win, as in a shell.
             entries.iter().rev().find(|e| e.name == var && !e.value.is_empty()).map(|e| {
@@ -165,7 +185,8 @@ impl ConfigLoader {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: BTreeMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).filter(|(_, v)| !v.is_empty()).collect();
+        let vars: BTreeMap<String, String> =
+            vars.into_iter().map(|(k, v)| (k.into(), v.into())).filter(|(_, v)| !v.is_empty()).collect();
         let lookup = |var: &str| vars.get(var).map(|v| (v.clone(), Origin::Env { var: var.to_string() }));
         self.env_layer(&lookup);
         self
@@ -173,7 +194,8 @@ impl ConfigLoader {
 
     /// Applies a command-line flag that sets `key`.
     pub fn flag(&mut self, flag: &str, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
-        let setting = registry::find(key).ok_or_else(|| ConfigError::UnknownSetting { flag: flag.to_string(), key: key.to_string() })?;
+        let setting = registry::find(key)
+            .ok_or_else(|| ConfigError::UnknownSetting { flag: flag.to_string(), key: key.to_string() })?;
         self.set(setting, value.to_string(), Origin::Flag { flag: flag.to_string() });
         Ok(self)
     }

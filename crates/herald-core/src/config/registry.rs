@@ -10,9 +10,15 @@ pub enum Kind {
     Text,
     Bool,
     /// A whole number within the inclusive range.
-    UInt { min: u64, max: u64 },
+    UInt {
+        min: u64,
+        max: u64,
+    },
     /// A number within the inclusive range.
-    Float { min: f64, max: f64 },
+    Float {
+        min: f64,
+        max: f64,
+    },
     /// One of the listed words (compared case-insensitively).
     Choice(&'static [&'static str]),
     /// An `http://` or `https://` URL.
@@ -47,7 +53,13 @@ pub struct Setting {
     pub help: &'static str,
 }
 
-const fn setting(key: &'static str, env: &'static [&'static str], default: Option<&'static str>, kind: Kind, help: &'static str) -> Setting {
+const fn setting(
+    key: &'static str,
+    env: &'static [&'static str],
+    default: Option<&'static str>,
+    kind: Kind,
+    help: &'static str,
+) -> Setting {
     Setting { key, env, default, kind, secret: false, help }
 }
 
@@ -57,28 +69,107 @@ const fn secret(key: &'static str, env: &'static [&'static str], help: &'static 
 
 /// Provider names accepted by `model.provider`. Every name but `anthropic` speaks the
 /// OpenAI chat-completions wire format; the aliases let Hermes configs load unchanged.
-pub const PROVIDER_CHOICES: &[&str] = &["auto", "openai", "anthropic", "openrouter", "custom", "ollama", "vllm", "llamacpp", "lmstudio"];
+pub const PROVIDER_CHOICES: &[&str] =
+    &["auto", "openai", "anthropic", "openrouter", "custom", "ollama", "vllm", "llamacpp", "lmstudio"];
 
 /// The table of settings.
 pub const SETTINGS: &[Setting] = &[
-    setting("model.provider", &["HERALD_PROVIDER"], Some("auto"), Kind::Choice(PROVIDER_CHOICES), "Which LLM wire format to speak; `auto` infers it from the API key that is set."),
+    setting(
+        "model.provider",
+        &["HERALD_PROVIDER"],
+        Some("auto"),
+        Kind::Choice(PROVIDER_CHOICES),
+        "Which LLM wire format to speak; `auto` infers it from the API key that is set.",
+    ),
     setting("model.default", &["HERALD_MODEL"], None, Kind::Text, "The model name sent to the provider."),
-    setting("model.base_url", &["HERALD_LLM_BASE_URL"], None, Kind::Url, "Base URL of any OpenAI- or Anthropic-compatible server (OpenRouter, Ollama, vLLM, llama.cpp)."),
+    setting(
+        "model.base_url",
+        &["HERALD_LLM_BASE_URL"],
+        None,
+        Kind::Url,
+        "Base URL of any OpenAI- or Anthropic-compatible server (OpenRouter, Ollama, vLLM, llama.cpp).",
+    ),
     secret("providers.openai.api_key", &["OPENAI_API_KEY"], "API key for OpenAI-compatible servers."),
     secret("providers.anthropic.api_key", &["ANTHROPIC_API_KEY"], "API key for Anthropic."),
-    setting("model.max_tokens", &["HERALD_MAX_TOKENS"], Some("4096"), Kind::UInt { min: 1, max: 1_000_000 }, "Most tokens the model may write in one call."),
-    setting("model.temperature", &["HERALD_TEMPERATURE"], None, Kind::Float { min: 0.0, max: 2.0 }, "Sampling temperature; unset leaves the provider's default."),
+    setting(
+        "model.max_tokens",
+        &["HERALD_MAX_TOKENS"],
+        Some("4096"),
+        Kind::UInt { min: 1, max: 1_000_000 },
+        "Most tokens the model may write in one call.",
+    ),
+    setting(
+        "model.temperature",
+        &["HERALD_TEMPERATURE"],
+        None,
+        Kind::Float { min: 0.0, max: 2.0 },
+        "Sampling temperature; unset leaves the provider's default.",
+    ),
     setting("model.stream", &["HERALD_STREAM"], Some("true"), Kind::Bool, "Stream answers token by token."),
-    setting("model.timeout_seconds", &["HERALD_LLM_TIMEOUT"], Some("600"), Kind::UInt { min: 1, max: 86_400 }, "How long one model call may take; long by default for cold local models."),
-    setting("model.connect_timeout_seconds", &["HERALD_LLM_CONNECT_TIMEOUT"], Some("10"), Kind::UInt { min: 1, max: 600 }, "How long to wait for a connection to the provider."),
-    setting("model.max_retries", &["HERALD_LLM_MAX_RETRIES"], Some("3"), Kind::UInt { min: 0, max: 10 }, "Retries on 429, 5xx and connection errors."),
-    setting("agent.max_turns", &["HERALD_MAX_ITERATIONS", "HERMES_MAX_ITERATIONS"], Some("90"), Kind::UInt { min: 1, max: 1000 }, "Most model calls in one turn (tool-call round trips)."),
+    setting(
+        "model.timeout_seconds",
+        &["HERALD_LLM_TIMEOUT"],
+        Some("600"),
+        Kind::UInt { min: 1, max: 86_400 },
+        "How long one model call may take; long by default for cold local models.",
+    ),
+    setting(
+        "model.connect_timeout_seconds",
+        &["HERALD_LLM_CONNECT_TIMEOUT"],
+        Some("10"),
+        Kind::UInt { min: 1, max: 600 },
+        "How long to wait for a connection to the provider.",
+    ),
+    setting(
+        "model.max_retries",
+        &["HERALD_LLM_MAX_RETRIES"],
+        Some("3"),
+        Kind::UInt { min: 0, max: 10 },
+        "Retries on 429, 5xx and connection errors.",
+    ),
+    setting(
+        "agent.max_turns",
+        &["HERALD_MAX_ITERATIONS", "HERMES_MAX_ITERATIONS"],
+        Some("90"),
+        Kind::UInt { min: 1, max: 1000 },
+        "Most model calls in one turn (tool-call round trips).",
+    ),
     setting("memory.memory_enabled", &[], Some("true"), Kind::Bool, "Give the agent MEMORY.md and the memory tool."),
-    setting("memory.user_profile_enabled", &[], Some("true"), Kind::Bool, "Give the agent USER.md (what it knows about the user)."),
-    setting("memory.memory_char_limit", &[], Some("2200"), Kind::UInt { min: 100, max: 1_000_000 }, "Largest MEMORY.md the memory tool will write, in characters."),
-    setting("memory.user_char_limit", &[], Some("1375"), Kind::UInt { min: 100, max: 1_000_000 }, "Largest USER.md the memory tool will write, in characters."),
-    setting("timezone", &["HERALD_TIMEZONE", "HERMES_TIMEZONE"], None, Kind::Text, "IANA time zone for the clock tool and timestamps (e.g. Europe/Berlin); unset uses the system's."),
-    setting("logging.level", &["HERALD_LOG_LEVEL"], Some("info"), Kind::Choice(&["trace", "debug", "info", "warn", "error"]), "How much herald logs."),
+    setting(
+        "memory.user_profile_enabled",
+        &[],
+        Some("true"),
+        Kind::Bool,
+        "Give the agent USER.md (what it knows about the user).",
+    ),
+    setting(
+        "memory.memory_char_limit",
+        &[],
+        Some("2200"),
+        Kind::UInt { min: 100, max: 1_000_000 },
+        "Largest MEMORY.md the memory tool will write, in characters.",
+    ),
+    setting(
+        "memory.user_char_limit",
+        &[],
+        Some("1375"),
+        Kind::UInt { min: 100, max: 1_000_000 },
+        "Largest USER.md the memory tool will write, in characters.",
+    ),
+    setting(
+        "timezone",
+        &["HERALD_TIMEZONE", "HERMES_TIMEZONE"],
+        None,
+        Kind::Text,
+        "IANA time zone for the clock tool and timestamps (e.g. Europe/Berlin); unset uses the system's.",
+    ),
+    setting(
+        "logging.level",
+        &["HERALD_LOG_LEVEL"],
+        Some("info"),
+        Kind::Choice(&["trace", "debug", "info", "warn", "error"]),
+        "How much herald logs.",
+    ),
 ];
 
 /// Looks a setting up by its dotted key.

@@ -40,13 +40,19 @@ fn herald_env_beats_hermes_alias() {
 #[test]
 fn bad_yaml_value_names_file_key_line_and_expectation() {
     let err = load("# x\nagent:\n  max_turns: lots\n", &[]).unwrap_err();
-    assert_eq!(err.to_string(), "/h/config.yaml:3: `agent.max_turns` expects a whole number from 1 to 1000, found `lots`");
+    assert_eq!(
+        err.to_string(),
+        "/h/config.yaml:3: `agent.max_turns` expects a whole number from 1 to 1000, found `lots`"
+    );
 }
 
 #[test]
 fn bad_env_value_names_the_variable() {
     let err = load("", &[("HERALD_STREAM", "perhaps")]).unwrap_err();
-    assert!(err.to_string().contains("environment variable HERALD_STREAM (setting `model.stream`) expects true or false"), "{err}");
+    assert!(
+        err.to_string().contains("environment variable HERALD_STREAM (setting `model.stream`) expects true or false"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -88,16 +94,23 @@ fn unknown_flag_key() {
 fn provider_resolution() {
     let r = load("", &[("OPENAI_API_KEY", "k1")]).unwrap().config.model.resolve().unwrap();
     assert_eq!((r.kind, r.model.as_str()), (ProviderKind::OpenAi, "gpt-4.1-mini"));
-    let r = load("", &[("ANTHROPIC_API_KEY", "k2"), ("HERALD_MODEL", "claude-x")]).unwrap().config.model.resolve().unwrap();
+    let r =
+        load("", &[("ANTHROPIC_API_KEY", "k2"), ("HERALD_MODEL", "claude-x")]).unwrap().config.model.resolve().unwrap();
     assert_eq!((r.kind, r.model.as_str()), (ProviderKind::Anthropic, "claude-x"));
     let r = load("", &[("HERALD_LLM_BASE_URL", "http://127.0.0.1:1/v1/")]).unwrap().config.model.resolve().unwrap();
     assert_eq!((r.kind, r.base_url.as_deref(), r.api_key), (ProviderKind::OpenAi, Some("http://127.0.0.1:1/v1"), None));
     let err = load("", &[]).unwrap().config.model.resolve().unwrap_err();
     assert!(err.contains("OPENAI_API_KEY") && err.contains("ANTHROPIC_API_KEY"));
-    let err = load("", &[("OPENAI_API_KEY", "a"), ("ANTHROPIC_API_KEY", "b")]).unwrap().config.model.resolve().unwrap_err();
+    let err =
+        load("", &[("OPENAI_API_KEY", "a"), ("ANTHROPIC_API_KEY", "b")]).unwrap().config.model.resolve().unwrap_err();
     assert!(err.contains("HERALD_PROVIDER"));
     let err = load("", &[("HERALD_PROVIDER", "anthropic")]).unwrap().config.model.resolve().unwrap_err();
     assert!(err.contains("ANTHROPIC_API_KEY is not set"));
-    let r = load("model:\n  provider: ollama\n  base_url: http://127.0.0.1:11434/v1\n", &[]).unwrap().config.model.resolve().unwrap();
+    let r = load("model:\n  provider: ollama\n  base_url: http://127.0.0.1:11434/v1\n", &[])
+        .unwrap()
+        .config
+        .model
+        .resolve()
+        .unwrap();
     assert_eq!(r.kind, ProviderKind::OpenAi);
 }

@@ -11,12 +11,20 @@ pub fn check(kind: Kind, raw: &str) -> Result<(), ()> {
         Kind::UInt { min, max } => parse_uint(raw, min, max).map(|_| ()),
         Kind::Float { min, max } => parse_float(raw, min, max).map(|_| ()),
         Kind::Choice(words) => {
-            if words.iter().any(|w| w.eq_ignore_ascii_case(raw.trim())) { Ok(()) } else { Err(()) }
+            if words.iter().any(|w| w.eq_ignore_ascii_case(raw.trim())) {
+                Ok(())
+            } else {
+                Err(())
+            }
         }
         Kind::Url => {
             let t = raw.trim();
             let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://")).ok_or(())?;
-            if rest.is_empty() || rest.starts_with('/') || t.chars().any(char::is_whitespace) { Err(()) } else { Ok(()) }
+            if rest.is_empty() || rest.starts_with('/') || t.chars().any(char::is_whitespace) {
+                Err(())
+            } else {
+                Ok(())
+            }
         }
     }
 }

@@ -58,7 +58,8 @@ fn is_null(value: &str, style: TScalarStyle) -> bool {
 impl Flattener {
     fn fail(&mut self, mark: Marker, message: &str) {
         if self.error.is_none() {
-            self.error = Some(YamlSyntaxError { line: mark.line(), column: mark.col() + 1, message: message.to_string() });
+            self.error =
+                Some(YamlSyntaxError { line: mark.line(), column: mark.col() + 1, message: message.to_string() });
         }
     }
 
@@ -186,7 +187,11 @@ mod tests {
         let text = "# comment\nmodel:\n  default: gpt-4o\n  provider: openai\nagent:\n  max_turns: 12\n";
         assert_eq!(
             flatten(text).unwrap(),
-            vec![scalar("model.default", "gpt-4o", 3), scalar("model.provider", "openai", 4), scalar("agent.max_turns", "12", 6)]
+            vec![
+                scalar("model.default", "gpt-4o", 3),
+                scalar("model.provider", "openai", 4),
+                scalar("agent.max_turns", "12", 6)
+            ]
         );
     }
 
@@ -195,7 +200,10 @@ mod tests {
         let text = "a: [1, 2]\nb:\n  - x\n  - y\nc: ~\nd:\ne:\n  - {k: v}\n";
         let entries = flatten(text).unwrap();
         assert_eq!(entries[0].value, YamlValue::List(vec!["1".into(), "2".into()]));
-        assert_eq!(entries[1], YamlEntry { key: "b".into(), value: YamlValue::List(vec!["x".into(), "y".into()]), line: 2 });
+        assert_eq!(
+            entries[1],
+            YamlEntry { key: "b".into(), value: YamlValue::List(vec!["x".into(), "y".into()]), line: 2 }
+        );
         assert_eq!(entries[2].key, "e");
         assert_eq!(entries[2].value, YamlValue::Complex);
         assert_eq!(entries.len(), 3);

@@ -52,10 +52,7 @@ async fn main() -> std::process::ExitCode {
     let llm = match ScriptedLlm::start_with(options).await {
         Ok(llm) => llm,
         Err(err) => {
-            eprintln!(
-                "herald-testkit-llm: cannot listen on 127.0.0.1:{}: {err}",
-                args.port
-            );
+            eprintln!("herald-testkit-llm: cannot listen on 127.0.0.1:{}: {err}", args.port);
             return std::process::ExitCode::FAILURE;
         }
     };

@@ -69,15 +69,11 @@ impl<'a> Answer<'a> {
                 arguments_json: c.arguments.to_string(),
             })
             .collect();
-        let usage = usage.unwrap_or_else(|| TokenUsage {
-            input: input_estimate,
-            output: output_estimate(text, &calls),
-        });
+        let usage =
+            usage.unwrap_or_else(|| TokenUsage { input: input_estimate, output: output_estimate(text, &calls) });
         Self {
             id: format!("{response_prefix}{}", Ids::next(&ids.response)),
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             model,
             text,
             calls,
@@ -98,10 +94,7 @@ pub(crate) fn input_estimate(body_len: usize) -> u64 {
 /// A rough output token count: words of text plus a quarter of each call's
 /// argument bytes; at least one, as a real model always emits something.
 fn output_estimate(text: &str, calls: &[Call<'_>]) -> u64 {
-    let args: u64 = calls
-        .iter()
-        .map(|c| c.arguments_json.len() as u64 / 4 + 1)
-        .sum();
+    let args: u64 = calls.iter().map(|c| c.arguments_json.len() as u64 / 4 + 1).sum();
     (word_count(text) + args).max(1)
 }
 

@@ -25,28 +25,16 @@ struct Message<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Block<'a> {
-    Text {
-        text: &'a str,
-    },
-    ToolUse {
-        id: &'a str,
-        name: &'a str,
-        input: &'a Value,
-    },
+    Text { text: &'a str },
+    ToolUse { id: &'a str, name: &'a str, input: &'a Value },
 }
 
 /// A block as `content_block_start` announces it: empty, filled by deltas.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum StartBlock<'a> {
-    Text {
-        text: &'static str,
-    },
-    ToolUse {
-        id: &'a str,
-        name: &'a str,
-        input: EmptyObject,
-    },
+    Text { text: &'static str },
+    ToolUse { id: &'a str, name: &'a str, input: EmptyObject },
 }
 
 /// Serializes as `{}`.
@@ -63,12 +51,7 @@ struct Usage {
 
 impl Usage {
     fn new(input: u64, output: u64) -> Self {
-        Self {
-            input_tokens: input,
-            output_tokens: output,
-            cache_creation_input_tokens: 0,
-            cache_read_input_tokens: 0,
-        }
+        Self { input_tokens: input, output_tokens: output, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
     }
 }
 
@@ -81,25 +64,12 @@ impl From<TokenUsage> for Usage {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Event<'a> {
-    MessageStart {
-        message: Message<'a>,
-    },
-    ContentBlockStart {
-        index: usize,
-        content_block: StartBlock<'a>,
-    },
+    MessageStart { message: Message<'a> },
+    ContentBlockStart { index: usize, content_block: StartBlock<'a> },
     Ping,
-    ContentBlockDelta {
-        index: usize,
-        delta: BlockDelta<'a>,
-    },
-    ContentBlockStop {
-        index: usize,
-    },
-    MessageDelta {
-        delta: StopDelta,
-        usage: OutputUsage,
-    },
+    ContentBlockDelta { index: usize, delta: BlockDelta<'a> },
+    ContentBlockStop { index: usize },
+    MessageDelta { delta: StopDelta, usage: OutputUsage },
     MessageStop,
 }
 
@@ -137,11 +107,7 @@ struct OutputUsage {
 }
 
 fn stop_reason(answer: &Answer<'_>) -> &'static str {
-    if answer.has_calls() {
-        "tool_use"
-    } else {
-        "end_turn"
-    }
+    if answer.has_calls() { "tool_use" } else { "end_turn" }
 }
 
 /// A text block is sent when there is text, or when there is nothing else:
@@ -156,11 +122,7 @@ pub(crate) fn complete(answer: &Answer<'_>) -> Vec<u8> {
     if has_text_block(answer) {
         content.push(Block::Text { text: answer.text });
     }
-    content.extend(answer.calls.iter().map(|c| Block::ToolUse {
-        id: &c.id,
-        name: c.name,
-        input: c.arguments,
-    }));
+    content.extend(answer.calls.iter().map(|c| Block::ToolUse { id: &c.id, name: c.name, input: c.arguments }));
     to_json(&Message {
         id: &answer.id,
         kind: "message",
@@ -202,13 +164,7 @@ pub(crate) fn stream(answer: &Answer<'_>, shape: StreamShape, chunks: usize) -> 
     let mut index = 0;
     if has_text_block(answer) {
         let content_block = StartBlock::Text { text: "" };
-        push(
-            f,
-            Event::ContentBlockStart {
-                index,
-                content_block,
-            },
-        );
+        push(f, Event::ContentBlockStart { index, content_block });
         push(f, Event::Ping);
         if shape == StreamShape::Malformed {
             f.raw(MALFORMED_EVENT);
@@ -225,38 +181,21 @@ pub(crate) fn stream(answer: &Answer<'_>, shape: StreamShape, chunks: usize) -> 
     }
 
     for call in &answer.calls {
-        let content_block = StartBlock::ToolUse {
-            id: &call.id,
-            name: call.name,
-            input: EmptyObject {},
-        };
-        push(
-            f,
-            Event::ContentBlockStart {
-                index,
-                content_block,
-            },
-        );
+        let content_block = StartBlock::ToolUse { id: &call.id, name: call.name, input: EmptyObject {} };
+        push(f, Event::ContentBlockStart { index, content_block });
         if index == 0 {
             push(f, Event::Ping);
         }
         for fragment in split_even(&call.arguments_json, chunks) {
-            let delta = BlockDelta::InputJsonDelta {
-                partial_json: fragment,
-            };
+            let delta = BlockDelta::InputJsonDelta { partial_json: fragment };
             push(f, Event::ContentBlockDelta { index, delta });
         }
         push(f, Event::ContentBlockStop { index });
         index += 1;
     }
 
-    let delta = StopDelta {
-        stop_reason: stop_reason(answer),
-        stop_sequence: (),
-    };
-    let usage = OutputUsage {
-        output_tokens: answer.usage.output,
-    };
+    let delta = StopDelta { stop_reason: stop_reason(answer), stop_sequence: () };
+    let usage = OutputUsage { output_tokens: answer.usage.output };
     push(f, Event::MessageDelta { delta, usage });
     push(f, Event::MessageStop);
     frames
@@ -281,10 +220,7 @@ struct ErrorBody<'a> {
 }
 
 fn envelope(kind: &str, message: &str) -> Vec<u8> {
-    to_json(&ErrorEnvelope {
-        kind: "error",
-        error: ErrorBody { kind, message },
-    })
+    to_json(&ErrorEnvelope { kind: "error", error: ErrorBody { kind, message } })
 }
 
 /// The envelope for a scripted error with no body of its own, typed the way
@@ -314,12 +250,8 @@ pub(crate) fn invalid_request(invalid: &Invalid) -> Vec<u8> {
         Invalid::Missing(field) => format!("{field}: Field required"),
         Invalid::WrongType { field, expected } => format!("{field}: Input should be {expected}"),
         Invalid::EmptyMessages => "messages: at least one message is required".to_owned(),
-        Invalid::StreamOptionsWithoutStream => {
-            "stream_options: Extra inputs are not permitted".to_owned()
-        }
-        Invalid::MaxTokensTooSmall => {
-            "max_tokens: Input should be greater than or equal to 1".to_owned()
-        }
+        Invalid::StreamOptionsWithoutStream => "stream_options: Extra inputs are not permitted".to_owned(),
+        Invalid::MaxTokensTooSmall => "max_tokens: Input should be greater than or equal to 1".to_owned(),
     };
     envelope("invalid_request_error", &message)
 }

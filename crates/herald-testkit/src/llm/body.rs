@@ -89,11 +89,7 @@ impl ReplyBody {
 
     pub fn full(data: impl Into<Bytes>) -> Self {
         let data = data.into();
-        let ends = if data.is_empty() {
-            Vec::new()
-        } else {
-            vec![data.len()]
-        };
+        let ends = if data.is_empty() { Vec::new() } else { vec![data.len()] };
         Self {
             data,
             ends,
@@ -109,11 +105,7 @@ impl ReplyBody {
 
     /// Sends `data`, then drops the connection.
     pub fn cut_after(data: impl Into<Bytes>) -> Self {
-        Self {
-            cut: true,
-            exact: false,
-            ..Self::full(data)
-        }
+        Self { cut: true, exact: false, ..Self::full(data) }
     }
 
     /// An event stream: waits `first_delay`, then sends each event with
@@ -137,10 +129,7 @@ impl Body for ReplyBody {
     type Data = Bytes;
     type Error = ConnectionCut;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, ConnectionCut>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ConnectionCut>>> {
         let this = self.get_mut();
         if let Some(pause) = &mut this.pause {
             if pause.as_mut().poll(cx).is_pending() {
@@ -182,10 +171,6 @@ impl Body for ReplyBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.exact {
-            SizeHint::with_exact((self.data.len() - self.offset) as u64)
-        } else {
-            SizeHint::default()
-        }
+        if self.exact { SizeHint::with_exact((self.data.len() - self.offset) as u64) } else { SizeHint::default() }
     }
 }

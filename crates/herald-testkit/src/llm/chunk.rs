@@ -88,10 +88,7 @@ mod tests {
 
     #[test]
     fn words_one_piece_per_word_when_few() {
-        assert_eq!(
-            split_words("Hello there, friend!", 8),
-            ["Hello ", "there, ", "friend!"]
-        );
+        assert_eq!(split_words("Hello there, friend!", 8), ["Hello ", "there, ", "friend!"]);
     }
 
     #[test]

@@ -67,13 +67,7 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self {
-            port: 0,
-            chunks: 8,
-            chunk_delay: Duration::ZERO,
-            record: true,
-            fallback: Reply::Echo,
-        }
+        Self { port: 0, chunks: 8, chunk_delay: Duration::ZERO, record: true, fallback: Reply::Echo }
     }
 }
 
@@ -103,12 +97,7 @@ impl ScriptedLlm {
     pub async fn start_with(options: ServerOptions) -> io::Result<ScriptedLlm> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(
-            options.fallback,
-            options.record,
-            options.chunks,
-            options.chunk_delay,
-        ));
+        let shared = Arc::new(Shared::new(options.fallback, options.record, options.chunks, options.chunk_delay));
         let stop = CancellationToken::new();
         tokio::spawn(server::serve(listener, Arc::clone(&shared), stop.clone()));
         Ok(ScriptedLlm { shared, addr, stop })
@@ -179,9 +168,7 @@ impl ScriptedLlm {
     /// before any scripted delay, so this also sees requests still being
     /// answered slowly). Returns `false` if `within` passes first.
     pub async fn wait_for_requests(&self, n: usize, within: Duration) -> bool {
-        tokio::time::timeout(within, self.shared.wait_for(n))
-            .await
-            .is_ok()
+        tokio::time::timeout(within, self.shared.wait_for(n)).await.is_ok()
     }
 
     /// Stops accepting and closes every open connection. Also done on drop.

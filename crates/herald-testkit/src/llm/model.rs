@@ -20,11 +20,7 @@ use super::{anthropic, openai};
 /// The text a `MalformedJson` reply's truncated body would have held.
 const MALFORMED_TEXT: &str = "This response is cut short on purpose.";
 
-pub(crate) async fn handle(
-    shared: &Shared,
-    wire: Wire,
-    req: Request<Incoming>,
-) -> Response<ReplyBody> {
+pub(crate) async fn handle(shared: &Shared, wire: Wire, req: Request<Incoming>) -> Response<ReplyBody> {
     let (parts, body) = req.into_parts();
     let bytes = match read_body(body).await {
         Ok(bytes) => bytes,
@@ -63,16 +59,13 @@ pub(crate) async fn handle(
 
 /// The body as JSON, or as a JSON string of its text when it is not JSON.
 fn body_value(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 fn echo_text(recorded_body: Option<&Value>, messages: &RawValue) -> String {
     let text = match recorded_body {
         Some(body) => body.get("messages").and_then(last_user_text),
-        None => serde_json::from_str::<Value>(messages.get())
-            .ok()
-            .and_then(|m| last_user_text(&m)),
+        None => serde_json::from_str::<Value>(messages.get()).ok().and_then(|m| last_user_text(&m)),
     };
     text.unwrap_or_default()
 }
@@ -105,28 +98,14 @@ fn render(
     plan: Plan<'_>,
     body_len: usize,
 ) -> (Response<ReplyBody>, Duration) {
-    let answer = |text, calls| {
-        Answer::new(
-            wire,
-            &shared.ids,
-            &view.model,
-            text,
-            calls,
-            plan.usage,
-            input_estimate(body_len),
-        )
-    };
+    let answer =
+        |text, calls| Answer::new(wire, &shared.ids, &view.model, text, calls, plan.usage, input_estimate(body_len));
     let stream = |answer: &Answer<'_>, shape| {
         let frames = match wire {
             Wire::OpenAi => openai::stream(answer, shape, shared.chunks, view.include_usage),
             Wire::Anthropic => anthropic::stream(answer, shape, shared.chunks),
         };
-        sse_response(
-            frames,
-            plan.delay,
-            shared.chunk_delay,
-            shape == StreamShape::Cut,
-        )
+        sse_response(frames, plan.delay, shared.chunk_delay, shape == StreamShape::Cut)
     };
     let complete = |answer: &Answer<'_>| match wire {
         Wire::OpenAi => openai::complete(answer),
@@ -134,27 +113,17 @@ fn render(
     };
 
     match plan.action {
-        Action::Fail {
-            status,
-            body,
-            retry_after,
-        } => {
+        Action::Fail { status, body, retry_after } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = match body {
                 Value::Null => json_response(status, error_for_status(wire, status.as_u16())),
                 // A string body is sent as raw text, to script what a proxy in
                 // front of the model might answer (an HTML 502 page, say).
-                Value::String(text) => response(
-                    status,
-                    "text/plain; charset=utf-8",
-                    ReplyBody::full(text.clone()),
-                ),
+                Value::String(text) => response(status, "text/plain; charset=utf-8", ReplyBody::full(text.clone())),
                 other => json_response(status, to_json(other)),
             };
             if let Some(secs) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
             }
             (response, plan.delay)
         }
@@ -168,10 +137,7 @@ fn render(
         }
         Action::Malformed => {
             if view.stream {
-                (
-                    stream(&answer("", &[]), StreamShape::Malformed),
-                    Duration::ZERO,
-                )
+                (stream(&answer("", &[]), StreamShape::Malformed), Duration::ZERO)
             } else {
                 let mut body = complete(&answer(MALFORMED_TEXT, &[]));
                 body.truncate(body.len() / 2);
@@ -187,14 +153,8 @@ fn render(
                 let mut body = complete(&answer);
                 let promised = body.len();
                 body.truncate(promised / 2);
-                let mut response = response(
-                    StatusCode::OK,
-                    "application/json",
-                    ReplyBody::cut_after(body),
-                );
-                response
-                    .headers_mut()
-                    .insert(CONTENT_LENGTH, HeaderValue::from(promised));
+                let mut response = response(StatusCode::OK, "application/json", ReplyBody::cut_after(body));
+                response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(promised));
                 (response, plan.delay)
             }
         }

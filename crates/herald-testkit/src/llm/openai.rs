@@ -57,11 +57,7 @@ struct Usage {
 
 impl From<TokenUsage> for Usage {
     fn from(u: TokenUsage) -> Self {
-        Self {
-            prompt_tokens: u.input,
-            completion_tokens: u.output,
-            total_tokens: u.input.saturating_add(u.output),
-        }
+        Self { prompt_tokens: u.input, completion_tokens: u.output, total_tokens: u.input.saturating_add(u.output) }
     }
 }
 
@@ -119,11 +115,7 @@ struct FunctionDelta<'a> {
 }
 
 fn finish_reason(answer: &Answer<'_>) -> &'static str {
-    if answer.has_calls() {
-        "tool_calls"
-    } else {
-        "stop"
-    }
+    if answer.has_calls() { "tool_calls" } else { "stop" }
 }
 
 /// The non-streaming `chat.completion` body.
@@ -136,10 +128,7 @@ pub(crate) fn complete(answer: &Answer<'_>) -> Vec<u8> {
         .map(|c| ToolCall {
             id: &c.id,
             kind: "function",
-            function: Function {
-                name: c.name,
-                arguments: &c.arguments_json,
-            },
+            function: Function { name: c.name, arguments: &c.arguments_json },
         })
         .collect();
     to_json(&Completion {
@@ -149,11 +138,7 @@ pub(crate) fn complete(answer: &Answer<'_>) -> Vec<u8> {
         model: answer.model,
         choices: [CompletionChoice {
             index: 0,
-            message: Message {
-                role: "assistant",
-                content,
-                tool_calls,
-            },
+            message: Message { role: "assistant", content, tool_calls },
             logprobs: (),
             finish_reason: finish_reason(answer),
         }],
@@ -170,12 +155,7 @@ struct ChunkWriter<'a> {
 
 impl ChunkWriter<'_> {
     fn push(&mut self, delta: Delta<'_>, finish_reason: Option<&'static str>) {
-        let choices = [ChunkChoice {
-            index: 0,
-            delta,
-            logprobs: (),
-            finish_reason,
-        }];
+        let choices = [ChunkChoice { index: 0, delta, logprobs: (), finish_reason }];
         self.frames.data(&Chunk {
             id: &self.answer.id,
             object: "chat.completion.chunk",
@@ -203,43 +183,17 @@ const MALFORMED_CHUNK: &[u8] =
     b"data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"unterminated\n\n";
 
 /// The `chat.completion.chunk` events of one streamed answer.
-pub(crate) fn stream(
-    answer: &Answer<'_>,
-    shape: StreamShape,
-    chunks: usize,
-    include_usage: bool,
-) -> Frames {
-    let mut w = ChunkWriter {
-        frames: Frames::default(),
-        answer,
-        include_usage,
-    };
+pub(crate) fn stream(answer: &Answer<'_>, shape: StreamShape, chunks: usize, include_usage: bool) -> Frames {
+    let mut w = ChunkWriter { frames: Frames::default(), answer, include_usage };
     // The opening chunk names the role; its content is `""` when text follows and
     // `null` when only tool calls do, so clients meet both forms.
-    let opening_content = if answer.text.is_empty() && answer.has_calls() {
-        None
-    } else {
-        Some("")
-    };
-    w.push(
-        Delta {
-            role: Some("assistant"),
-            content: Some(opening_content),
-            ..Delta::default()
-        },
-        None,
-    );
+    let opening_content = if answer.text.is_empty() && answer.has_calls() { None } else { Some("") };
+    w.push(Delta { role: Some("assistant"), content: Some(opening_content), ..Delta::default() }, None);
     if shape == StreamShape::Malformed {
         w.frames.raw(MALFORMED_CHUNK);
     }
     for piece in split_words(answer.text, chunks) {
-        w.push(
-            Delta {
-                content: Some(Some(piece)),
-                ..Delta::default()
-            },
-            None,
-        );
+        w.push(Delta { content: Some(Some(piece)), ..Delta::default() }, None);
     }
     if shape == StreamShape::Cut {
         return w.frames;
@@ -249,35 +203,17 @@ pub(crate) fn stream(
             index,
             id: Some(&call.id),
             kind: Some("function"),
-            function: FunctionDelta {
-                name: Some(call.name),
-                arguments: "",
-            },
+            function: FunctionDelta { name: Some(call.name), arguments: "" },
         }];
-        w.push(
-            Delta {
-                tool_calls: &start,
-                ..Delta::default()
-            },
-            None,
-        );
+        w.push(Delta { tool_calls: &start, ..Delta::default() }, None);
         for fragment in split_even(&call.arguments_json, chunks) {
             let more = [ToolCallDelta {
                 index,
                 id: None,
                 kind: None,
-                function: FunctionDelta {
-                    name: None,
-                    arguments: fragment,
-                },
+                function: FunctionDelta { name: None, arguments: fragment },
             }];
-            w.push(
-                Delta {
-                    tool_calls: &more,
-                    ..Delta::default()
-                },
-                None,
-            );
+            w.push(Delta { tool_calls: &more, ..Delta::default() }, None);
         }
     }
     w.push(Delta::default(), Some(finish_reason(answer)));
@@ -303,14 +239,7 @@ struct ErrorBody<'a> {
 }
 
 fn envelope(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Vec<u8> {
-    to_json(&ErrorEnvelope {
-        error: ErrorBody {
-            message,
-            kind,
-            param,
-            code,
-        },
-    })
+    to_json(&ErrorEnvelope { error: ErrorBody { message, kind, param, code } })
 }
 
 /// The envelope for a scripted error with no body of its own, typed the way
@@ -339,16 +268,12 @@ pub(crate) fn invalid_request(invalid: &Invalid) -> Vec<u8> {
             None,
         ),
         Invalid::Missing("model") => ("you must provide a model parameter".to_owned(), None, None),
-        Invalid::Missing(field) => (
-            format!("Missing required parameter: '{field}'."),
-            Some(field),
-            Some("missing_required_parameter"),
-        ),
-        Invalid::WrongType { field, expected } => (
-            format!("Invalid type for '{field}': expected {expected}."),
-            Some(field),
-            Some("invalid_type"),
-        ),
+        Invalid::Missing(field) => {
+            (format!("Missing required parameter: '{field}'."), Some(field), Some("missing_required_parameter"))
+        }
+        Invalid::WrongType { field, expected } => {
+            (format!("Invalid type for '{field}': expected {expected}."), Some(field), Some("invalid_type"))
+        }
         Invalid::EmptyMessages => (
             "Invalid 'messages': empty array. Expected an array with minimum length 1, but got \
              an empty array instead."
@@ -361,11 +286,9 @@ pub(crate) fn invalid_request(invalid: &Invalid) -> Vec<u8> {
             Some("stream_options"),
             None,
         ),
-        Invalid::MaxTokensTooSmall => (
-            "Invalid 'max_tokens': integer below minimum value.".to_owned(),
-            Some("max_tokens"),
-            None,
-        ),
+        Invalid::MaxTokensTooSmall => {
+            ("Invalid 'max_tokens': integer below minimum value.".to_owned(), Some("max_tokens"), None)
+        }
     };
     envelope(&message, "invalid_request_error", param, code)
 }

@@ -31,10 +31,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The requested model, if the body named one.
@@ -44,10 +41,7 @@ impl RecordedRequest {
 
     /// The `messages` array, or an empty slice.
     pub fn messages(&self) -> &[Value] {
-        self.body
-            .get("messages")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice)
+        self.body.get("messages").and_then(Value::as_array).map_or(&[], Vec::as_slice)
     }
 
     /// The text of the last user message that has text, on either wire.
@@ -86,12 +80,7 @@ impl RecordedRequest {
 
 /// See [`RecordedRequest::last_user_text`]; shared with `Reply::Echo`.
 pub(crate) fn last_user_text(messages: &Value) -> Option<String> {
-    messages
-        .as_array()?
-        .iter()
-        .rev()
-        .filter(|m| role(m) == Some("user"))
-        .find_map(|m| content_text(m.get("content")?))
+    messages.as_array()?.iter().rev().filter(|m| role(m) == Some("user")).find_map(|m| content_text(m.get("content")?))
 }
 
 fn role(message: &Value) -> Option<&str> {
@@ -126,12 +115,7 @@ mod tests {
     use serde_json::json;
 
     fn request(wire: Wire, body: Value) -> RecordedRequest {
-        RecordedRequest {
-            wire,
-            headers: vec![("x-api-key".into(), "k".into())],
-            body,
-            stream: false,
-        }
+        RecordedRequest { wire, headers: vec![("x-api-key".into(), "k".into())], body, stream: false }
     }
 
     #[test]

@@ -72,19 +72,13 @@ pub(crate) fn parse(wire: Wire, body: &[u8]) -> Result<RequestView<'_>, Invalid>
 
     let model = match fields.model {
         None => return Err(Invalid::Missing("model")),
-        Some(raw) => string(raw).ok_or(Invalid::WrongType {
-            field: "model",
-            expected: "a string",
-        })?,
+        Some(raw) => string(raw).ok_or(Invalid::WrongType { field: "model", expected: "a string" })?,
     };
 
     let messages = fields.messages.ok_or(Invalid::Missing("messages"))?;
     let text = messages.get();
     if !text.starts_with('[') {
-        return Err(Invalid::WrongType {
-            field: "messages",
-            expected: "an array",
-        });
+        return Err(Invalid::WrongType { field: "messages", expected: "an array" });
     }
     // The raw value is already valid JSON, so `[` then `]` means an empty array.
     if text[1..].trim_start().starts_with(']') {
@@ -95,10 +89,7 @@ pub(crate) fn parse(wire: Wire, body: &[u8]) -> Result<RequestView<'_>, Invalid>
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
-            return Err(Invalid::WrongType {
-                field: "stream",
-                expected: "a boolean",
-            });
+            return Err(Invalid::WrongType { field: "stream", expected: "a boolean" });
         }
     };
 
@@ -109,42 +100,31 @@ pub(crate) fn parse(wire: Wire, body: &[u8]) -> Result<RequestView<'_>, Invalid>
                 if !stream {
                     return Err(Invalid::StreamOptionsWithoutStream);
                 }
-                let options: StreamOptions =
-                    serde_json::from_str(raw.get()).map_err(|_| Invalid::WrongType {
-                        field: "stream_options",
-                        expected: "an object with a boolean include_usage",
-                    })?;
+                let options: StreamOptions = serde_json::from_str(raw.get()).map_err(|_| Invalid::WrongType {
+                    field: "stream_options",
+                    expected: "an object with a boolean include_usage",
+                })?;
                 include_usage = options.include_usage.unwrap_or(false);
             }
         }
         Wire::Anthropic => {
             let raw = fields.max_tokens.ok_or(Invalid::Missing("max_tokens"))?;
-            let max_tokens: i64 =
-                serde_json::from_str(raw.get()).map_err(|_| Invalid::WrongType {
-                    field: "max_tokens",
-                    expected: "an integer",
-                })?;
+            let max_tokens: i64 = serde_json::from_str(raw.get())
+                .map_err(|_| Invalid::WrongType { field: "max_tokens", expected: "an integer" })?;
             if max_tokens < 1 {
                 return Err(Invalid::MaxTokensTooSmall);
             }
         }
     }
 
-    Ok(RequestView {
-        model,
-        stream,
-        include_usage,
-        messages,
-    })
+    Ok(RequestView { model, stream, include_usage, messages })
 }
 
 /// A JSON string's value, borrowed when it has no escapes.
 fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     match serde_json::from_str::<&str>(raw.get()) {
         Ok(s) => Some(Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(raw.get())
-            .ok()
-            .map(Cow::Owned),
+        Err(_) => serde_json::from_str::<String>(raw.get()).ok().map(Cow::Owned),
     }
 }
 
@@ -158,8 +138,7 @@ mod tests {
     use super::*;
 
     fn openai(body: &str) -> Result<(String, bool, bool), Invalid> {
-        parse(Wire::OpenAi, body.as_bytes())
-            .map(|v| (v.model.into_owned(), v.stream, v.include_usage))
+        parse(Wire::OpenAi, body.as_bytes()).map(|v| (v.model.into_owned(), v.stream, v.include_usage))
     }
 
     fn anthropic(body: &str) -> Result<(String, bool), Invalid> {
@@ -170,93 +149,49 @@ mod tests {
 
     #[test]
     fn openai_valid() {
+        assert_eq!(openai(&format!(r#"{{"model":"gpt-x",{MSGS}}}"#)), Ok(("gpt-x".into(), false, false)));
         assert_eq!(
-            openai(&format!(r#"{{"model":"gpt-x",{MSGS}}}"#)),
-            Ok(("gpt-x".into(), false, false))
-        );
-        assert_eq!(
-            openai(&format!(
-                r#"{{"model":"m\u0041",{MSGS},"stream":true,"stream_options":{{"include_usage":true}}}}"#
-            )),
+            openai(&format!(r#"{{"model":"m\u0041",{MSGS},"stream":true,"stream_options":{{"include_usage":true}}}}"#)),
             Ok(("mA".into(), true, true))
         );
-        assert_eq!(
-            openai(&format!(r#"{{"model":"m",{MSGS},"stream":null}}"#)),
-            Ok(("m".into(), false, false))
-        );
+        assert_eq!(openai(&format!(r#"{{"model":"m",{MSGS},"stream":null}}"#)), Ok(("m".into(), false, false)));
     }
 
     #[test]
     fn openai_invalid() {
         assert!(matches!(openai("{"), Err(Invalid::NotJson(_))));
         assert_eq!(openai("[1]"), Err(Invalid::NotObject));
-        assert_eq!(
-            openai(&format!("{{{MSGS}}}")),
-            Err(Invalid::Missing("model"))
-        );
-        assert_eq!(
-            openai(r#"{"model":"m"}"#),
-            Err(Invalid::Missing("messages"))
-        );
-        assert_eq!(
-            openai(r#"{"model":"m","messages":[ ]}"#),
-            Err(Invalid::EmptyMessages)
-        );
+        assert_eq!(openai(&format!("{{{MSGS}}}")), Err(Invalid::Missing("model")));
+        assert_eq!(openai(r#"{"model":"m"}"#), Err(Invalid::Missing("messages")));
+        assert_eq!(openai(r#"{"model":"m","messages":[ ]}"#), Err(Invalid::EmptyMessages));
         assert!(matches!(
             openai(r#"{"model":"m","messages":"hi"}"#),
-            Err(Invalid::WrongType {
-                field: "messages",
-                ..
-            })
+            Err(Invalid::WrongType { field: "messages", .. })
         ));
-        assert!(matches!(
-            openai(&format!(r#"{{"model":3,{MSGS}}}"#)),
-            Err(Invalid::WrongType { field: "model", .. })
-        ));
+        assert!(matches!(openai(&format!(r#"{{"model":3,{MSGS}}}"#)), Err(Invalid::WrongType { field: "model", .. })));
         assert_eq!(
-            openai(&format!(
-                r#"{{"model":"m",{MSGS},"stream_options":{{"include_usage":true}}}}"#
-            )),
+            openai(&format!(r#"{{"model":"m",{MSGS},"stream_options":{{"include_usage":true}}}}"#)),
             Err(Invalid::StreamOptionsWithoutStream)
         );
         assert!(matches!(
             openai(&format!(r#"{{"model":"m",{MSGS},"stream":"yes"}}"#)),
-            Err(Invalid::WrongType {
-                field: "stream",
-                ..
-            })
+            Err(Invalid::WrongType { field: "stream", .. })
         ));
     }
 
     #[test]
     fn anthropic_requires_max_tokens() {
         assert_eq!(
-            anthropic(&format!(
-                r#"{{"model":"c",{MSGS},"max_tokens":10,"stream":true}}"#
-            )),
+            anthropic(&format!(r#"{{"model":"c",{MSGS},"max_tokens":10,"stream":true}}"#)),
             Ok(("c".into(), true))
         );
-        assert_eq!(
-            anthropic(&format!(r#"{{"model":"c",{MSGS}}}"#)),
-            Err(Invalid::Missing("max_tokens"))
-        );
-        assert_eq!(
-            anthropic(&format!(r#"{{"model":"c",{MSGS},"max_tokens":0}}"#)),
-            Err(Invalid::MaxTokensTooSmall)
-        );
+        assert_eq!(anthropic(&format!(r#"{{"model":"c",{MSGS}}}"#)), Err(Invalid::Missing("max_tokens")));
+        assert_eq!(anthropic(&format!(r#"{{"model":"c",{MSGS},"max_tokens":0}}"#)), Err(Invalid::MaxTokensTooSmall));
         assert!(matches!(
             anthropic(&format!(r#"{{"model":"c",{MSGS},"max_tokens":"10"}}"#)),
-            Err(Invalid::WrongType {
-                field: "max_tokens",
-                ..
-            })
+            Err(Invalid::WrongType { field: "max_tokens", .. })
         ));
         // stream_options is an OpenAI field; Anthropic ignores it.
-        assert!(
-            anthropic(&format!(
-                r#"{{"model":"c",{MSGS},"max_tokens":1,"stream_options":{{}}}}"#
-            ))
-            .is_ok()
-        );
+        assert!(anthropic(&format!(r#"{{"model":"c",{MSGS},"max_tokens":1,"stream_options":{{}}}}"#)).is_ok());
     }
 }

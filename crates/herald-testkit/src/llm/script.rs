@@ -21,10 +21,7 @@ pub struct ScriptedToolCall {
 
 impl ScriptedToolCall {
     pub fn new(name: impl Into<String>, arguments: Value) -> Self {
-        Self {
-            name: name.into(),
-            arguments,
-        }
+        Self { name: name.into(), arguments }
     }
 }
 
@@ -62,11 +59,7 @@ pub enum Reply {
     TextThenToolCalls(String, Vec<ScriptedToolCall>),
     /// An HTTP error. A `Null` body is replaced by the wire's own error envelope;
     /// any other body is sent as is. `retry_after` sets the `Retry-After` header.
-    Error {
-        status: u16,
-        body: Value,
-        retry_after: Option<u64>,
-    },
+    Error { status: u16, body: Value, retry_after: Option<u64> },
     /// Non-streaming: 200 with truncated JSON. Streaming: one `data:` line that
     /// is not JSON, then the stream ends normally.
     MalformedJson,
@@ -75,18 +68,11 @@ pub enum Reply {
     CutStream { text_before: String },
     /// Waits before the first token: before the response for non-streaming and
     /// error replies, after the headers but before the first event for streams.
-    Slow {
-        first_token_delay: Duration,
-        then: Box<Reply>,
-    },
+    Slow { first_token_delay: Duration, then: Box<Reply> },
     /// Answers `echo: <last user text>`.
     Echo,
     /// Reports these token counts instead of the default rough estimate.
-    Usage {
-        reply: Box<Reply>,
-        input_tokens: u64,
-        output_tokens: u64,
-    },
+    Usage { reply: Box<Reply>, input_tokens: u64, output_tokens: u64 },
 }
 
 impl Reply {
@@ -100,43 +86,26 @@ impl Reply {
 
     /// An error with the wire's standard envelope.
     pub fn error(status: u16) -> Self {
-        Reply::Error {
-            status,
-            body: Value::Null,
-            retry_after: None,
-        }
+        Reply::Error { status, body: Value::Null, retry_after: None }
     }
 
     /// A 429 with `Retry-After: seconds`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Reply::Error {
-            status: 429,
-            body: Value::Null,
-            retry_after: Some(retry_after_secs),
-        }
+        Reply::Error { status: 429, body: Value::Null, retry_after: Some(retry_after_secs) }
     }
 
     pub fn cut_stream(text_before: impl Into<String>) -> Self {
-        Reply::CutStream {
-            text_before: text_before.into(),
-        }
+        Reply::CutStream { text_before: text_before.into() }
     }
 
     /// This reply after `first_token_delay`.
     pub fn delayed(self, first_token_delay: Duration) -> Self {
-        Reply::Slow {
-            first_token_delay,
-            then: Box::new(self),
-        }
+        Reply::Slow { first_token_delay, then: Box::new(self) }
     }
 
     /// This reply, reporting the given token usage.
     pub fn with_usage(self, input_tokens: u64, output_tokens: u64) -> Self {
-        Reply::Usage {
-            reply: Box::new(self),
-            input_tokens,
-            output_tokens,
-        }
+        Reply::Usage { reply: Box::new(self), input_tokens, output_tokens }
     }
 
     /// Flattens the wrappers (`Slow`, `Usage`) into one plan. `echo_text` is only
@@ -147,23 +116,13 @@ impl Reply {
         let mut reply = self;
         let action = loop {
             match reply {
-                Reply::Slow {
-                    first_token_delay,
-                    then,
-                } => {
+                Reply::Slow { first_token_delay, then } => {
                     delay = delay.saturating_add(*first_token_delay);
                     reply = then;
                 }
-                Reply::Usage {
-                    reply: inner,
-                    input_tokens,
-                    output_tokens,
-                } => {
+                Reply::Usage { reply: inner, input_tokens, output_tokens } => {
                     // The outermost override wins, as reading the script suggests.
-                    usage.get_or_insert(TokenUsage {
-                        input: *input_tokens,
-                        output: *output_tokens,
-                    });
+                    usage.get_or_insert(TokenUsage { input: *input_tokens, output: *output_tokens });
                     reply = inner;
                 }
                 Reply::Text(text) => break Action::answer(Cow::Borrowed(text), &[]),
@@ -171,16 +130,8 @@ impl Reply {
                 Reply::TextThenToolCalls(text, calls) => {
                     break Action::answer(Cow::Borrowed(text), calls);
                 }
-                Reply::Error {
-                    status,
-                    body,
-                    retry_after,
-                } => {
-                    break Action::Fail {
-                        status: *status,
-                        body,
-                        retry_after: *retry_after,
-                    };
+                Reply::Error { status, body, retry_after } => {
+                    break Action::Fail { status: *status, body, retry_after: *retry_after };
                 }
                 Reply::MalformedJson => break Action::Malformed,
                 Reply::CutStream { text_before } => break Action::Cut { text_before },
@@ -189,11 +140,7 @@ impl Reply {
                 }
             }
         };
-        Plan {
-            delay,
-            usage,
-            action,
-        }
+        Plan { delay, usage, action }
     }
 }
 
@@ -212,19 +159,10 @@ pub(crate) struct Plan<'r> {
 }
 
 pub(crate) enum Action<'r> {
-    Answer {
-        text: Cow<'r, str>,
-        calls: &'r [ScriptedToolCall],
-    },
-    Fail {
-        status: u16,
-        body: &'r Value,
-        retry_after: Option<u64>,
-    },
+    Answer { text: Cow<'r, str>, calls: &'r [ScriptedToolCall] },
+    Fail { status: u16, body: &'r Value, retry_after: Option<u64> },
     Malformed,
-    Cut {
-        text_before: &'r str,
-    },
+    Cut { text_before: &'r str },
 }
 
 impl<'r> Action<'r> {
@@ -242,10 +180,7 @@ pub(crate) struct Script {
 
 impl Script {
     pub fn new(fallback: Reply) -> Self {
-        Self {
-            queue: VecDeque::new(),
-            fallback: Arc::new(fallback),
-        }
+        Self { queue: VecDeque::new(), fallback: Arc::new(fallback) }
     }
 
     pub fn push(&mut self, reply: Reply) {
@@ -318,34 +253,16 @@ impl From<ReplySpec> for Reply {
             ReplySpec::Text { text } => Reply::Text(text),
             ReplySpec::ToolCalls { calls } => Reply::ToolCalls(calls),
             ReplySpec::TextThenToolCalls { text, calls } => Reply::TextThenToolCalls(text, calls),
-            ReplySpec::Error {
-                status,
-                body,
-                retry_after,
-            } => Reply::Error {
-                status,
-                body,
-                retry_after,
-            },
+            ReplySpec::Error { status, body, retry_after } => Reply::Error { status, body, retry_after },
             ReplySpec::MalformedJson => Reply::MalformedJson,
             ReplySpec::CutStream { text_before } => Reply::CutStream { text_before },
-            ReplySpec::Slow {
-                first_token_delay_ms,
-                then,
-            } => Reply::Slow {
-                first_token_delay: Duration::from_millis(first_token_delay_ms),
-                then,
-            },
+            ReplySpec::Slow { first_token_delay_ms, then } => {
+                Reply::Slow { first_token_delay: Duration::from_millis(first_token_delay_ms), then }
+            }
             ReplySpec::Echo => Reply::Echo,
-            ReplySpec::Usage {
-                input_tokens,
-                output_tokens,
-                reply,
-            } => Reply::Usage {
-                reply,
-                input_tokens,
-                output_tokens,
-            },
+            ReplySpec::Usage { input_tokens, output_tokens, reply } => {
+                Reply::Usage { reply, input_tokens, output_tokens }
+            }
         }
     }
 }
@@ -356,35 +273,17 @@ impl From<Reply> for ReplySpec {
             Reply::Text(text) => ReplySpec::Text { text },
             Reply::ToolCalls(calls) => ReplySpec::ToolCalls { calls },
             Reply::TextThenToolCalls(text, calls) => ReplySpec::TextThenToolCalls { text, calls },
-            Reply::Error {
-                status,
-                body,
-                retry_after,
-            } => ReplySpec::Error {
-                status,
-                body,
-                retry_after,
-            },
+            Reply::Error { status, body, retry_after } => ReplySpec::Error { status, body, retry_after },
             Reply::MalformedJson => ReplySpec::MalformedJson,
             Reply::CutStream { text_before } => ReplySpec::CutStream { text_before },
-            Reply::Slow {
-                first_token_delay,
-                then,
-            } => ReplySpec::Slow {
-                first_token_delay_ms: u64::try_from(first_token_delay.as_millis())
-                    .unwrap_or(u64::MAX),
+            Reply::Slow { first_token_delay, then } => ReplySpec::Slow {
+                first_token_delay_ms: u64::try_from(first_token_delay.as_millis()).unwrap_or(u64::MAX),
                 then,
             },
             Reply::Echo => ReplySpec::Echo,
-            Reply::Usage {
-                reply,
-                input_tokens,
-                output_tokens,
-            } => ReplySpec::Usage {
-                input_tokens,
-                output_tokens,
-                reply,
-            },
+            Reply::Usage { reply, input_tokens, output_tokens } => {
+                ReplySpec::Usage { input_tokens, output_tokens, reply }
+            }
         }
     }
 }
@@ -404,9 +303,7 @@ mod tests {
             Reply::error(500),
             Reply::MalformedJson,
             Reply::cut_stream("part"),
-            Reply::Echo
-                .with_usage(10, 2)
-                .delayed(Duration::from_millis(250)),
+            Reply::Echo.with_usage(10, 2).delayed(Duration::from_millis(250)),
         ];
         for reply in replies {
             let encoded = serde_json::to_value(&reply).unwrap();
@@ -422,12 +319,9 @@ mod tests {
             serde_json::to_value(&reply).unwrap(),
             json!({"type": "slow", "first_token_delay_ms": 5, "then": {"type": "text", "text": "x"}})
         );
-        let parsed: Reply =
-            serde_json::from_value(json!({"type": "error", "status": 503})).unwrap();
+        let parsed: Reply = serde_json::from_value(json!({"type": "error", "status": 503})).unwrap();
         assert_eq!(parsed, Reply::error(503));
-        let parsed: Reply =
-            serde_json::from_value(json!({"type": "tool_calls", "calls": [{"name": "n"}]}))
-                .unwrap();
+        let parsed: Reply = serde_json::from_value(json!({"type": "tool_calls", "calls": [{"name": "n"}]})).unwrap();
         assert_eq!(parsed, Reply::tool_call("n", json!({})));
     }
 
@@ -447,13 +341,7 @@ mod tests {
             .delayed(Duration::from_millis(5));
         let plan = reply.plan(|| "hey".to_owned());
         assert_eq!(plan.delay, Duration::from_millis(15));
-        assert_eq!(
-            plan.usage,
-            Some(TokenUsage {
-                input: 1,
-                output: 1
-            })
-        );
+        assert_eq!(plan.usage, Some(TokenUsage { input: 1, output: 1 }));
         match plan.action {
             Action::Answer { text, calls } => {
                 assert_eq!(text, "echo: hey");

@@ -88,11 +88,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<ReplyBody> {
             let message = format!("Invalid URL ({} {path})", req.method());
             // Guess the wire from the path so a misconfigured base URL gets an
             // error its client can parse.
-            let wire = if path.contains("messages") {
-                Wire::Anthropic
-            } else {
-                Wire::OpenAi
-            };
+            let wire = if path.contains("messages") { Wire::Anthropic } else { Wire::OpenAi };
             wire_error(wire, StatusCode::NOT_FOUND, &message)
         }
     }
@@ -139,21 +135,13 @@ pub(crate) fn sse_response(
 ) -> Response<ReplyBody> {
     let body = ReplyBody::events(frames, first_delay, frame_delay, cut);
     let mut response = response(StatusCode::OK, "text/event-stream; charset=utf-8", body);
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
-pub(crate) fn response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: ReplyBody,
-) -> Response<ReplyBody> {
+pub(crate) fn response(status: StatusCode, content_type: &'static str, body: ReplyBody) -> Response<ReplyBody> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }

@@ -8,10 +8,7 @@ use serde_json::{Value, json};
 
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
 }
 
 pub fn openai_url(llm: &ScriptedLlm) -> String {
@@ -72,11 +69,7 @@ pub async fn post_text(url: &str, body: &Value) -> (u16, String, String) {
 }
 
 pub fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ascii header").to_owned())
-        .unwrap_or_default()
+    response.headers().get(name).map(|v| v.to_str().expect("ascii header").to_owned()).unwrap_or_default()
 }
 
 /// Reads a body chunk by chunk until it ends or the connection breaks;
@@ -100,10 +93,7 @@ pub struct SseEvent {
 
 /// Splits an event stream into events; every event must be terminated by a blank line.
 pub fn parse_sse(text: &str) -> Vec<SseEvent> {
-    assert!(
-        text.is_empty() || text.ends_with("\n\n"),
-        "stream does not end at an event boundary: {text:?}"
-    );
+    assert!(text.is_empty() || text.ends_with("\n\n"), "stream does not end at an event boundary: {text:?}");
     text.split_terminator("\n\n")
         .map(|block| {
             let mut event = None;
@@ -117,10 +107,7 @@ pub fn parse_sse(text: &str) -> Vec<SseEvent> {
                     panic!("unexpected SSE line {line:?}");
                 }
             }
-            SseEvent {
-                event,
-                data: data.join("\n"),
-            }
+            SseEvent { event, data: data.join("\n") }
         })
         .collect()
 }
@@ -128,10 +115,7 @@ pub fn parse_sse(text: &str) -> Vec<SseEvent> {
 /// Sets `created` to 0 so a response can be compared whole.
 pub fn zero_created(mut value: Value) -> Value {
     if let Some(created) = value.get_mut("created") {
-        assert!(
-            created.as_u64().is_some_and(|t| t > 1_600_000_000),
-            "created: {created}"
-        );
+        assert!(created.as_u64().is_some_and(|t| t > 1_600_000_000), "created: {created}");
         *created = json!(0);
     }
     value

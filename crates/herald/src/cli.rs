@@ -1,0 +1,95 @@
+//! Command-line syntax.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "Connects one AI agent to every place people chat.")]
+pub struct Cli {
+    /// The home directory (default: $HERALD_HOME, else ~/.herald).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Set any setting for this run: --set agent.max_turns=20 (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Talk to the agent from the terminal.
+    Chat(ChatArgs),
+    /// Inspect and search stored conversations.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the home directory, the database and the model provider.
+    Doctor,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Ask one question, print only the answer, and exit.
+    #[arg(short = 'q', long = "query", value_name = "TEXT")]
+    pub query: Option<String>,
+    /// Continue the most recent terminal conversation instead of starting a new one.
+    #[arg(short = 'c', long = "continue", conflicts_with = "resume")]
+    pub continue_last: bool,
+    /// Continue the conversation with this session id.
+    #[arg(long, value_name = "SESSION_ID")]
+    pub resume: Option<String>,
+    /// The model to use (sets model.default).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// The provider to use: openai or anthropic (sets model.provider).
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List conversations, most recent first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only this platform (local, telegram, ...).
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Show one conversation's messages.
+    Show {
+        /// The session id, as printed by `herald sessions list`.
+        id: String,
+    },
+    /// Search every conversation for words or any part of a word.
+    Search {
+        /// What to look for.
+        text: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = SearchModeArg::Auto)]
+        mode: SearchModeArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SearchModeArg {
+    /// Whole words first, then substrings.
+    Auto,
+    /// Whole words only.
+    Words,
+    /// Any part of a word.
+    Substring,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets masked, and where each value came from.
+    Show,
+}

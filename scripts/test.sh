@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what herald's tests need, then runs every test.
+# Used as-is by CI (.ci/run) and by developers: `./scripts/test.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A build directory outside the checkout, so repeated runs (and fresh clones) reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/herald/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export CARGO_INCREMENTAL=0
+FUZZ_TARGET_DIR="${HERALD_FUZZ_TARGET_DIR:-$HOME/.cache/herald/fuzz-target}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+cargo --version
+rustc --version
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "lints (clippy, every target, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "fuzz targets build"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
+(cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz build -s none)
+
+step "tests"
+cargo test --workspace --locked --no-fail-fast

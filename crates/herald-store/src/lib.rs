@@ -3,8 +3,10 @@
 //! SQLite is the default backend ([`SqliteStore`]); the trait exists so that a
 //! PostgreSQL backend can follow without touching callers.
 
+mod sqlite;
 mod types;
 
+pub use sqlite::{SqliteOptions, SqliteStore, WriterStats};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -29,18 +31,31 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sessions(&self, query: SessionListQuery) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// Changes the lifecycle flags or title of a session; `None` fields are left alone.
+    /// Does not move `updated_at`, which tracks conversation activity.
     async fn update_session(&self, id: &str, patch: SessionPatch) -> Result<(), StoreError>;
 
     /// Marks a session ended with a reason (`session_reset`, `new_session`, ...).
+    /// Ending an already ended session keeps the first end time and reason.
     async fn end_session(&self, id: &str, reason: &str) -> Result<(), StoreError>;
 
     /// Appends the messages of one turn and adds `usage` to the session's counters, in
     /// one transaction. Returns the new message ids in order.
-    async fn append_turn(&self, session_id: &str, messages: Vec<NewMessage>, usage: Usage) -> Result<Vec<i64>, StoreError>;
+    ///
+    /// Also counts the messages and the assistant's tool calls, records
+    /// `usage.input_tokens` (when non-zero) as the context fill, and moves `updated_at`.
+    async fn append_turn(
+        &self,
+        session_id: &str,
+        messages: Vec<NewMessage>,
+        usage: Usage,
+    ) -> Result<Vec<i64>, StoreError>;
 
-    /// The active messages of a session, oldest first.
+    /// The active messages of a session, oldest first. An unknown session is
+    /// [`StoreError::SessionNotFound`].
     async fn messages(&self, session_id: &str) -> Result<Vec<StoredMessage>, StoreError>;
 
-    /// Full-text search across every session's messages.
+    /// Full-text search across every session's active messages. Empty text is
+    /// [`StoreError::InvalidInput`]; any other text, FTS5 syntax included, is searched
+    /// for literally.
     async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
 }

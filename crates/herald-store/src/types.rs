@@ -16,11 +16,12 @@ pub struct NewSession {
     /// The chat type value (`dm`, `group`, ...), if known.
     pub chat_type: Option<String>,
     /// The origin `Source` serialised as JSON, kept verbatim for delivery and display.
+    /// Must parse as JSON.
     pub origin_json: Option<String>,
     pub display_name: Option<String>,
     pub title: Option<String>,
     pub model: Option<String>,
-    /// The session this one was forked or rolled over from.
+    /// The session this one was forked or rolled over from; it must exist.
     pub parent_session_id: Option<String>,
 }
 
@@ -53,6 +54,8 @@ pub struct SessionRecord {
     pub model_override: Option<String>,
     pub parent_session_id: Option<String>,
     pub created_at: TimestampMs,
+    /// Last conversation activity: creation or the latest appended turn. Patches and
+    /// ending a session leave it alone, so idle-reset policies can rely on it.
     pub updated_at: TimestampMs,
     pub ended_at: Option<TimestampMs>,
     pub end_reason: Option<String>,
@@ -68,6 +71,8 @@ pub struct SessionRecord {
 #[derive(Debug, Clone, Default)]
 pub struct SessionPatch {
     pub title: Option<Option<String>>,
+    /// JSON object with only `model`, `provider`, `base_url`; anything else is rejected
+    /// as [`StoreError::InvalidInput`] so credentials cannot end up in the database.
     pub model_override: Option<Option<String>>,
     pub suspended: Option<bool>,
     pub resume_pending: Option<bool>,
@@ -131,17 +136,20 @@ pub enum SearchMode {
     #[default]
     Auto,
     /// Whole words only: every word must appear; a trailing `*` matches a prefix.
+    /// Best match first (bm25), then newest.
     Words,
-    /// The text anywhere, including inside words (three characters or more use the
-    /// trigram index; shorter text is scanned).
+    /// The text anywhere, including inside words, ignoring case (three characters or
+    /// more use the trigram index; shorter text is scanned). Newest first.
     Substring,
 }
 
 /// A full-text search.
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
+    /// What to look for; surrounding whitespace is ignored.
     pub text: String,
     pub mode: SearchMode,
+    /// At most this many hits; `0` returns none.
     pub limit: u32,
     /// Only within this session.
     pub session_id: Option<String>,
@@ -166,7 +174,9 @@ pub enum StoreError {
     Open { path: String, reason: String },
     #[error("database migration {version} failed: {reason}; the database was left at the previous version")]
     Migration { version: u32, reason: String },
-    #[error("the database at {path} was written by a newer herald (schema {found}, this build knows {known}); upgrade herald")]
+    #[error(
+        "the database at {path} was written by a newer herald (schema {found}, this build knows {known}); upgrade herald"
+    )]
     TooNew { path: String, found: u32, known: u32 },
     #[error("no session with id `{0}`")]
     SessionNotFound(String),

@@ -17,7 +17,9 @@ pub async fn open_store(home: &Home) -> anyhow::Result<Arc<dyn Store>> {
     home.ensure()?;
     // Opening runs migrations: blocking file work, kept off the async workers.
     let path = home.database();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await.context("the database opener panicked")??;
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+        .await
+        .context("the database opener panicked")??;
     Ok(Arc::new(store))
 }
 

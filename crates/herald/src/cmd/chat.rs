@@ -30,10 +30,10 @@ async fn open_session(conv: &Conversations, args: &ChatArgs) -> anyhow::Result<S
             .await?
             .with_context(|| format!("no session with id `{id}`; `herald sessions list` shows the ids"));
     }
-    if args.continue_last {
-        if let Some(s) = store.latest_session_for_key(LOCAL_KEY).await? {
-            return Ok(s);
-        }
+    if args.continue_last
+        && let Some(s) = store.latest_session_for_key(LOCAL_KEY).await?
+    {
+        return Ok(s);
     }
     new_session(conv).await
 }

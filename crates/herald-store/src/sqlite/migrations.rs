@@ -1,0 +1,259 @@
+//! Numbered schema migrations, applied in order at open.
+//!
+//! The schema version lives in `PRAGMA user_version` because it is part of the file
+//! header: it cannot drift from the schema the way a row in a table could, and an
+//! older herald can read it without knowing any of our tables.
+//!
+//! Never edit a migration that has shipped; append a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+/// One step of the schema's history.
+pub(crate) struct Migration {
+    pub(crate) version: u32,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+/// Every migration, oldest first; versions are 1, 2, 3, ... without gaps.
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "sessions, messages and full-text search", sql: V1_SESSIONS_MESSAGES_SEARCH }];
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+// The search tables index a view rather than `messages` itself because what we index
+// (content, tool name and tool-call JSON together, as Hermes does) is an expression,
+// not a column. With the view as external content the text is stored once, and FTS5's
+// `snippet()` reads exactly the text it indexed, so highlight offsets line up.
+const V1_SESSIONS_MESSAGES_SEARCH: &str = r#"
+CREATE TABLE sessions (
+    id                    TEXT PRIMARY KEY NOT NULL,
+    session_key           TEXT,
+    platform              TEXT NOT NULL,
+    chat_type             TEXT,
+    origin_json           TEXT,
+    display_name          TEXT,
+    title                 TEXT,
+    model                 TEXT,
+    model_override        TEXT,
+    parent_session_id     TEXT REFERENCES sessions(id) ON DELETE SET NULL,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL,
+    ended_at              INTEGER,
+    end_reason            TEXT,
+    message_count         INTEGER NOT NULL DEFAULT 0,
+    tool_call_count       INTEGER NOT NULL DEFAULT 0,
+    input_tokens          INTEGER NOT NULL DEFAULT 0,
+    output_tokens         INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens    INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens      INTEGER NOT NULL DEFAULT 0,
+    last_prompt_tokens    INTEGER NOT NULL DEFAULT 0,
+    suspended             INTEGER NOT NULL DEFAULT 0,
+    resume_pending        INTEGER NOT NULL DEFAULT 0,
+    resume_reason         TEXT,
+    last_resume_marked_at INTEGER,
+    is_fresh_reset        INTEGER NOT NULL DEFAULT 0,
+    was_auto_reset        INTEGER NOT NULL DEFAULT 0,
+    auto_reset_reason     TEXT,
+    reset_had_activity    INTEGER NOT NULL DEFAULT 0,
+    expiry_finalized      INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE INDEX sessions_by_key ON sessions(session_key, updated_at DESC);
+CREATE INDEX sessions_by_updated ON sessions(updated_at DESC);
+CREATE INDEX sessions_by_platform ON sessions(platform, updated_at DESC);
+CREATE INDEX sessions_by_parent ON sessions(parent_session_id);
+
+CREATE TABLE messages (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id          TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    role                TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+    content             TEXT NOT NULL,
+    tool_calls          TEXT,
+    tool_call_id        TEXT,
+    tool_name           TEXT,
+    timestamp           INTEGER NOT NULL,
+    token_count         INTEGER,
+    finish_reason       TEXT,
+    platform_message_id TEXT,
+    active              INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE INDEX messages_by_session ON messages(session_id, active, id);
+
+CREATE VIEW messages_search_text(id, content) AS
+    SELECT id, content || ' ' || coalesce(tool_name, '') || ' ' || coalesce(tool_calls, '')
+    FROM messages;
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    content,
+    content = 'messages_search_text',
+    content_rowid = 'id'
+);
+
+CREATE VIRTUAL TABLE messages_fts_trigram USING fts5(
+    content,
+    content = 'messages_search_text',
+    content_rowid = 'id',
+    tokenize = 'trigram'
+);
+
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, content) VALUES (
+        new.id,
+        new.content || ' ' || coalesce(new.tool_name, '') || ' ' || coalesce(new.tool_calls, '')
+    );
+    INSERT INTO messages_fts_trigram(rowid, content) VALUES (
+        new.id,
+        new.content || ' ' || coalesce(new.tool_name, '') || ' ' || coalesce(new.tool_calls, '')
+    );
+END;
+
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+    INSERT INTO messages_fts_trigram(messages_fts_trigram, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+END;
+
+CREATE TRIGGER messages_search_update AFTER UPDATE OF content, tool_name, tool_calls ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+    INSERT INTO messages_fts_trigram(messages_fts_trigram, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+    INSERT INTO messages_fts(rowid, content) VALUES (
+        new.id,
+        new.content || ' ' || coalesce(new.tool_name, '') || ' ' || coalesce(new.tool_calls, '')
+    );
+    INSERT INTO messages_fts_trigram(rowid, content) VALUES (
+        new.id,
+        new.content || ' ' || coalesce(new.tool_name, '') || ' ' || coalesce(new.tool_calls, '')
+    );
+END;
+"#;
+
+/// The schema version recorded in the file header.
+pub(crate) fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
+    let raw: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    // A negative version can only come from another program writing the header; it
+    // is as unknown to us as a version from the future.
+    Ok(u32::try_from(raw).unwrap_or(u32::MAX))
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`], one transaction per migration, so a
+/// failure leaves the database at the last version that fully applied.
+pub(crate) fn apply(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    for migration in MIGRATIONS {
+        let failed = |reason: String| StoreError::Migration { version: migration.version, reason };
+
+        // IMMEDIATE takes the write lock before the version is read, so two processes
+        // opening the same file cannot both decide to run the same migration.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| failed(format!("cannot start a transaction: {e}")))?;
+        let found = user_version(&tx).map_err(|e| failed(format!("cannot read the schema version: {e}")))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: path.to_owned(), found, known: SCHEMA_VERSION });
+        }
+        if found >= migration.version {
+            continue;
+        }
+        tx.execute_batch(migration.sql).map_err(|e| failed(format!("{} ({e})", migration.name)))?;
+        tx.pragma_update(None, "user_version", migration.version)
+            .map_err(|e| failed(format!("cannot record the schema version: {e}")))?;
+        tx.commit().map_err(|e| failed(format!("cannot commit: {e}")))?;
+        tracing::info!(version = migration.version, name = migration.name, "applied database migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1, "migration `{}`", migration.name);
+        }
+        assert_eq!(SCHEMA_VERSION as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn applies_to_an_empty_database_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        apply(&mut conn, ":memory:").expect("first apply");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        apply(&mut conn, ":memory:").expect("second apply");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN \
+                 ('sessions', 'messages', 'messages_fts', 'messages_fts_trigram')",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count tables");
+        assert_eq!(tables, 4);
+    }
+
+    #[test]
+    fn a_newer_version_is_refused_without_changes() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).expect("set version");
+        let err = apply(&mut conn, "x.db").expect_err("must refuse");
+        assert!(
+            matches!(err, StoreError::TooNew { found, known, .. } if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION)
+        );
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0)).expect("count");
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn search_tables_follow_inserts_updates_and_deletes() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        apply(&mut conn, ":memory:").expect("apply");
+        conn.execute_batch(
+            "INSERT INTO sessions(id, platform, created_at, updated_at) VALUES ('s', 'local', 0, 0);
+             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'alpha bravo', 0);",
+        )
+        .expect("seed");
+        let count = |conn: &Connection, table: &str, query: &str| -> i64 {
+            conn.query_row(&format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1"), [query], |row| row.get(0))
+                .expect("match")
+        };
+        assert_eq!(count(&conn, "messages_fts", "alpha"), 1);
+        assert_eq!(count(&conn, "messages_fts_trigram", "\"lph\""), 1);
+
+        conn.execute("UPDATE messages SET content = 'charlie delta'", []).expect("update");
+        assert_eq!(count(&conn, "messages_fts", "alpha"), 0);
+        assert_eq!(count(&conn, "messages_fts", "charlie"), 1);
+        assert_eq!(count(&conn, "messages_fts_trigram", "\"harl\""), 1);
+
+        conn.execute("DELETE FROM messages", []).expect("delete");
+        assert_eq!(count(&conn, "messages_fts", "charlie"), 0);
+        assert_eq!(count(&conn, "messages_fts_trigram", "\"harl\""), 0);
+
+        for table in ["messages_fts", "messages_fts_trigram"] {
+            conn.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), [])
+                .expect("integrity-check");
+        }
+    }
+}

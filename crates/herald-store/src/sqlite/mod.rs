@@ -1,0 +1,191 @@
+//! The SQLite backend: one writer thread that commits in batches, a pool of WAL
+//! readers, and FTS5 indexes for search.
+
+mod migrations;
+mod open;
+mod read;
+mod rows;
+mod search;
+mod write_ops;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::Usage;
+
+use self::read::ReadPool;
+use self::writer::Writer;
+use crate::{
+    NewMessage, NewSession, SearchHit, SearchQuery, SessionListQuery, SessionPatch, SessionRecord, Store, StoreError,
+    StoredMessage,
+};
+
+/// Tuning for [`SqliteStore::open_with`]. The defaults suit a gateway on a small machine.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// How long a connection waits for a lock held by another process before failing.
+    pub busy_timeout: Duration,
+    /// The most writes committed in one transaction.
+    pub max_batch: usize,
+    /// Writes that may wait for the writer before callers are held back.
+    pub queue_depth: usize,
+    /// Read connections kept open between reads; more are opened under load and
+    /// closed afterwards.
+    pub idle_readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { busy_timeout: Duration::from_secs(5), max_batch: 256, queue_depth: 1024, idle_readers: 4 }
+    }
+}
+
+/// Counters of the writer thread since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed or attempted.
+    pub batches: u64,
+    /// Write operations in those transactions, failed ones included.
+    pub writes: u64,
+    /// Transactions that failed as a whole (every write in them got the error).
+    pub failed_batches: u64,
+}
+
+/// The SQLite implementation of [`Store`].
+///
+/// Writes go to one dedicated thread that owns the only write connection and commits
+/// every write queued at that moment in one transaction, so concurrent turns share
+/// commits. Reads run on tokio's blocking pool over their own WAL connections and
+/// never wait for the writer. Every method therefore needs a tokio runtime.
+///
+/// Dropping the store stops the writer once the writes already queued are committed;
+/// [`SqliteStore::close`] does the same and waits for it.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// The schema version this build creates and understands.
+    pub const SCHEMA_VERSION: u32 = migrations::SCHEMA_VERSION;
+
+    /// Opens the database at `path` with default [`SqliteOptions`]; see [`SqliteStore::open_with`].
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the database at `path`, creating it (and its directory) if missing, and
+    /// migrates it to [`SqliteStore::SCHEMA_VERSION`].
+    ///
+    /// This blocks for as long as the migrations take (milliseconds for an up-to-date
+    /// database); call it at startup or from `spawn_blocking`. A new file is created
+    /// with mode 0600, and an existing one is tightened to it.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::Open`] when the path cannot be created or read, or holds a file
+    ///   that is not a SQLite database; such a file is left untouched.
+    /// - [`StoreError::TooNew`] when the schema is newer than this build; nothing is
+    ///   written.
+    /// - [`StoreError::Migration`] when a migration fails; the database stays at the
+    ///   last version that fully applied.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let conn = open::open_writer(path, options.busy_timeout)?;
+        let readers = Arc::new(ReadPool::new(path.to_path_buf(), options.busy_timeout, options.idle_readers));
+        // Open one reader now: a problem with read connections should surface at
+        // startup, not on the first search.
+        readers.with_connection(|_| Ok(()))?;
+        let writer = Writer::spawn(conn, options.max_batch, options.queue_depth).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            reason: format!("cannot start the writer thread: {e}"),
+        })?;
+        tracing::debug!(path = %path.display(), "opened store");
+        Ok(SqliteStore { path: path.to_path_buf(), writer, readers })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the writer has batched the writes so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// Commits the writes already queued, then closes the write connection (which
+    /// checkpoints the WAL into the main file).
+    pub async fn close(self) {
+        let SqliteStore { writer, .. } = self;
+        if let Some(thread) = writer.close() {
+            match tokio::task::spawn_blocking(move || thread.join()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => tracing::error!("the store writer thread panicked"),
+                Err(error) => tracing::error!(%error, "could not wait for the store writer thread"),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_session(&self, new: NewSession) -> Result<SessionRecord, StoreError> {
+        self.writer.submit(move |conn| write_ops::create_session(conn, &new)).await
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let id = id.to_owned();
+        self.readers.read(move |conn| read::session(conn, &id)).await
+    }
+
+    async fn latest_session_for_key(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let key = key.to_owned();
+        self.readers.read(move |conn| read::latest_session_for_key(conn, &key)).await
+    }
+
+    async fn list_sessions(&self, query: SessionListQuery) -> Result<Vec<SessionRecord>, StoreError> {
+        self.readers.read(move |conn| read::list_sessions(conn, &query)).await
+    }
+
+    async fn update_session(&self, id: &str, patch: SessionPatch) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.writer.submit(move |conn| write_ops::update_session(conn, &id, &patch)).await
+    }
+
+    async fn end_session(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        let (id, reason) = (id.to_owned(), reason.to_owned());
+        self.writer.submit(move |conn| write_ops::end_session(conn, &id, &reason)).await
+    }
+
+    async fn append_turn(
+        &self,
+        session_id: &str,
+        messages: Vec<NewMessage>,
+        usage: Usage,
+    ) -> Result<Vec<i64>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.writer.submit(move |conn| write_ops::append_turn(conn, &session_id, &messages, &usage)).await
+    }
+
+    async fn messages(&self, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.readers.read(move |conn| read::messages(conn, &session_id)).await
+    }
+
+    async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        // Refused before taking a connection: empty text is the caller's mistake.
+        search::validated_text(&query)?;
+        self.readers.read(move |conn| search::search(conn, &query)).await
+    }
+}

@@ -1,0 +1,115 @@
+//! Reads: a small pool of read-only connections used from the blocking pool, and the
+//! queries they run.
+//!
+//! In WAL mode a reader sees the last committed state and never waits for the writer,
+//! so reads get their own connections rather than a place in the writer's queue.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, ffi};
+
+use super::open::open_reader;
+use super::rows::{MESSAGE_COLUMNS, SESSION_COLUMNS, message_from_row, session_from_row};
+use crate::{SessionListQuery, SessionRecord, StoreError, StoredMessage};
+
+/// Idle read connections, reused so that a read costs no `open`.
+pub(crate) struct ReadPool {
+    path: PathBuf,
+    busy_timeout: Duration,
+    max_idle: usize,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    pub(crate) fn new(path: PathBuf, busy_timeout: Duration, max_idle: usize) -> ReadPool {
+        ReadPool { path, busy_timeout, max_idle, idle: Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `read` on a pooled connection on tokio's blocking pool.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || pool.with_connection(read)).await {
+            Ok(result) => result,
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                ffi::Error::new(ffi::SQLITE_INTERRUPT),
+                Some("the read was cancelled because the runtime is shutting down".into()),
+            ))),
+        }
+    }
+
+    /// Runs `read` on a pooled connection on the current thread.
+    pub(crate) fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A panic while the lock was held cannot leave the Vec half-changed.
+        let pooled = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path, self.busy_timeout)?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+pub(crate) fn session(conn: &Connection, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], session_from_row).optional()?)
+}
+
+pub(crate) fn latest_session_for_key(conn: &Connection, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE session_key = ?1 AND ended_at IS NULL \
+         ORDER BY updated_at DESC, id DESC LIMIT 1"
+    );
+    Ok(conn.prepare_cached(&sql)?.query_row([key], session_from_row).optional()?)
+}
+
+pub(crate) fn list_sessions(conn: &Connection, query: &SessionListQuery) -> Result<Vec<SessionRecord>, StoreError> {
+    // Two statements rather than `?3 IS NULL OR platform = ?3`, which would keep the
+    // planner from using the platform index.
+    let rows = match &query.platform {
+        Some(platform) => {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE platform = ?3 \
+                 ORDER BY updated_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            statement
+                .query_map(rusqlite::params![query.limit, query.offset, platform], session_from_row)?
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        None => {
+            let sql =
+                format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?1 OFFSET ?2");
+            let mut statement = conn.prepare_cached(&sql)?;
+            statement
+                .query_map(rusqlite::params![query.limit, query.offset], session_from_row)?
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    Ok(rows)
+}
+
+pub(crate) fn messages(conn: &Connection, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ?1 AND active = 1 ORDER BY id");
+    let messages =
+        conn.prepare_cached(&sql)?.query_map([session_id], message_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    // Only an empty answer needs the second look: a session with messages exists.
+    if messages.is_empty() && session(conn, session_id)?.is_none() {
+        return Err(StoreError::SessionNotFound(session_id.to_owned()));
+    }
+    Ok(messages)
+}

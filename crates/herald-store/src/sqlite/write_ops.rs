@@ -1,0 +1,298 @@
+//! The write operations. Each runs on the writer thread inside its own savepoint, so
+//! an error returned from here undoes everything the operation did.
+
+use herald_core::{Role, Usage};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, ToSql, params};
+
+use super::read;
+use super::rows::{new_session_id, now_ms, to_i64, tool_calls_json};
+use crate::{NewMessage, NewSession, SessionPatch, SessionRecord, StoreError};
+
+/// Session ids carry 32 random bits per second; a clash is rare enough that a few
+/// fresh draws always resolve it.
+const SESSION_ID_ATTEMPTS: usize = 4;
+
+/// Rows per INSERT statement: ten parameters each stays far below SQLite's limit of
+/// 32766 bound parameters.
+const MESSAGES_PER_INSERT: usize = 200;
+
+/// Keys a model override may have: it chooses a model, never carries credentials.
+const MODEL_OVERRIDE_KEYS: [&str; 3] = ["model", "provider", "base_url"];
+
+pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<SessionRecord, StoreError> {
+    validate_new_session(new)?;
+    if let Some(parent) = &new.parent_session_id
+        && !session_exists(conn, parent)?
+    {
+        return Err(StoreError::InvalidInput(format!("parent session `{parent}` does not exist")));
+    }
+
+    let now = now_ms();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO sessions (id, session_key, platform, chat_type, origin_json, display_name, title, \
+         model, parent_session_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    )?;
+    for attempt in 1..=SESSION_ID_ATTEMPTS {
+        let id = new_session_id();
+        let inserted = insert.execute(params![
+            id,
+            new.key,
+            new.platform,
+            new.chat_type,
+            new.origin_json,
+            new.display_name,
+            new.title,
+            new.model,
+            new.parent_session_id,
+            now,
+        ]);
+        match inserted {
+            Ok(_) => {
+                return read::session(conn, &id)?.ok_or_else(|| StoreError::SessionNotFound(id.clone()));
+            }
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) && attempt < SESSION_ID_ATTEMPTS =>
+            {
+                tracing::debug!(id, "session id clash; drawing another");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::InvalidInput("could not draw an unused session id".into()))
+}
+
+fn validate_new_session(new: &NewSession) -> Result<(), StoreError> {
+    if new.platform.trim().is_empty() {
+        return Err(StoreError::InvalidInput("a session needs a platform (`local`, `telegram`, ...)".into()));
+    }
+    if let Some(origin) = &new.origin_json
+        && let Err(e) = serde_json::from_str::<serde_json::Value>(origin)
+    {
+        return Err(StoreError::InvalidInput(format!("origin_json is not valid JSON: {e}")));
+    }
+    Ok(())
+}
+
+fn validate_model_override(json: &str) -> Result<(), StoreError> {
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| StoreError::InvalidInput(format!("model_override is not valid JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(StoreError::InvalidInput("model_override must be a JSON object".into()));
+    };
+    if let Some(key) = object.keys().find(|key| !MODEL_OVERRIDE_KEYS.contains(&key.as_str())) {
+        return Err(StoreError::InvalidInput(format!(
+            "model_override may only hold `model`, `provider` and `base_url`, not `{key}`"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn update_session(conn: &Connection, id: &str, patch: &SessionPatch) -> Result<(), StoreError> {
+    if let Some(Some(json)) = &patch.model_override {
+        validate_model_override(json)?;
+    }
+
+    let mut assignments: Vec<(&str, Value)> = Vec::new();
+    let mut set = |column: &'static str, value: Value| assignments.push((column, value));
+    if let Some(title) = &patch.title {
+        set("title", text(title.as_deref()));
+    }
+    if let Some(json) = &patch.model_override {
+        set("model_override", text(json.as_deref()));
+    }
+    if let Some(v) = patch.suspended {
+        set("suspended", Value::Integer(v.into()));
+    }
+    if let Some(v) = patch.resume_pending {
+        set("resume_pending", Value::Integer(v.into()));
+    }
+    if let Some(reason) = &patch.resume_reason {
+        set("resume_reason", text(reason.as_deref()));
+    }
+    if let Some(at) = patch.last_resume_marked_at {
+        set("last_resume_marked_at", at.map_or(Value::Null, Value::Integer));
+    }
+    if let Some(v) = patch.is_fresh_reset {
+        set("is_fresh_reset", Value::Integer(v.into()));
+    }
+    if let Some(v) = patch.was_auto_reset {
+        set("was_auto_reset", Value::Integer(v.into()));
+    }
+    if let Some(reason) = &patch.auto_reset_reason {
+        set("auto_reset_reason", text(reason.as_deref()));
+    }
+    if let Some(v) = patch.reset_had_activity {
+        set("reset_had_activity", Value::Integer(v.into()));
+    }
+    if let Some(v) = patch.expiry_finalized {
+        set("expiry_finalized", Value::Integer(v.into()));
+    }
+    if let Some(tokens) = patch.last_prompt_tokens {
+        set("last_prompt_tokens", Value::Integer(to_i64(tokens)));
+    }
+
+    if assignments.is_empty() {
+        return if session_exists(conn, id)? { Ok(()) } else { Err(StoreError::SessionNotFound(id.to_owned())) };
+    }
+    // Column names come from the fixed list above, never from input.
+    let columns: Vec<String> =
+        assignments.iter().enumerate().map(|(i, (column, _))| format!("{column} = ?{}", i + 1)).collect();
+    let sql = format!("UPDATE sessions SET {} WHERE id = ?{}", columns.join(", "), assignments.len() + 1);
+    let mut values: Vec<Value> = assignments.into_iter().map(|(_, value)| value).collect();
+    values.push(Value::Text(id.to_owned()));
+    let changed = conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))?;
+    if changed == 0 { Err(StoreError::SessionNotFound(id.to_owned())) } else { Ok(()) }
+}
+
+pub(crate) fn end_session(conn: &Connection, id: &str, reason: &str) -> Result<(), StoreError> {
+    if reason.trim().is_empty() {
+        return Err(StoreError::InvalidInput("an end reason is required (`session_reset`, `new_session`, ...)".into()));
+    }
+    let changed = conn
+        .prepare_cached("UPDATE sessions SET ended_at = ?1, end_reason = ?2 WHERE id = ?3 AND ended_at IS NULL")?
+        .execute(params![now_ms(), reason, id])?;
+    if changed == 0 && !session_exists(conn, id)? {
+        return Err(StoreError::SessionNotFound(id.to_owned()));
+    }
+    Ok(())
+}
+
+pub(crate) fn append_turn(
+    conn: &Connection,
+    session_id: &str,
+    messages: &[NewMessage],
+    usage: &Usage,
+) -> Result<Vec<i64>, StoreError> {
+    if !session_exists(conn, session_id)? {
+        return Err(StoreError::SessionNotFound(session_id.to_owned()));
+    }
+
+    let now = now_ms();
+    let mut ids = Vec::with_capacity(messages.len());
+    let mut tool_calls = 0_u64;
+    for chunk in messages.chunks(MESSAGES_PER_INSERT) {
+        ids.extend(insert_messages(conn, session_id, chunk, now)?);
+        tool_calls += chunk
+            .iter()
+            .filter(|new| new.message.role == Role::Assistant)
+            .map(|new| new.message.tool_calls.len() as u64)
+            .sum::<u64>();
+    }
+
+    // MAX keeps updated_at from moving backwards if the wall clock does.
+    conn.prepare_cached(
+        "UPDATE sessions SET \
+             message_count = message_count + ?2, \
+             tool_call_count = tool_call_count + ?3, \
+             input_tokens = input_tokens + ?4, \
+             output_tokens = output_tokens + ?5, \
+             cache_read_tokens = cache_read_tokens + ?6, \
+             cache_write_tokens = cache_write_tokens + ?7, \
+             reasoning_tokens = reasoning_tokens + ?8, \
+             last_prompt_tokens = CASE WHEN ?4 > 0 THEN ?4 ELSE last_prompt_tokens END, \
+             updated_at = MAX(updated_at, ?9) \
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        session_id,
+        to_i64(messages.len() as u64),
+        to_i64(tool_calls),
+        to_i64(usage.input_tokens),
+        to_i64(usage.output_tokens),
+        to_i64(usage.cache_read_tokens),
+        to_i64(usage.cache_write_tokens),
+        to_i64(usage.reasoning_tokens),
+        now,
+    ])?;
+    Ok(ids)
+}
+
+/// Inserts `messages` with one multi-row statement and returns their ids in order.
+///
+/// One statement per turn rather than one per message matters for search: FTS5 writes
+/// its pending index data out as a new segment whenever a statement inside the
+/// transaction opens a savepoint, which every trigger-maintained insert does. One
+/// statement means one segment per turn instead of one per message; bulk appends get
+/// about three times faster.
+fn insert_messages(
+    conn: &Connection,
+    session_id: &str,
+    messages: &[NewMessage],
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let calls: Vec<Option<String>> = messages
+        .iter()
+        .map(|new| tool_calls_json(&new.message.tool_calls))
+        .collect::<Result<_, _>>()
+        .map_err(|e| StoreError::InvalidInput(format!("tool calls cannot be serialised: {e}")))?;
+    let token_counts: Vec<Option<i64>> = messages.iter().map(|new| new.token_count.map(to_i64)).collect();
+
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let sql = format!(
+        "INSERT INTO messages (session_id, role, content, tool_calls, tool_call_id, tool_name, timestamp, \
+         token_count, finish_reason, platform_message_id) VALUES {} RETURNING id",
+        vec![row; messages.len()].join(", ")
+    );
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(messages.len() * 10);
+    let roles: Vec<&str> = messages.iter().map(|new| new.message.role.as_str()).collect();
+    for (i, new) in messages.iter().enumerate() {
+        let message = &new.message;
+        values.extend_from_slice(&[
+            &session_id as &dyn ToSql,
+            &roles[i],
+            &message.content,
+            &calls[i],
+            &message.tool_call_id,
+            &message.tool_name,
+            &now,
+            &token_counts[i],
+            &new.finish_reason,
+            &new.platform_message_id,
+        ]);
+    }
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut ids = statement.query_map(values.as_slice(), |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+    // RETURNING gives no order guarantee; AUTOINCREMENT ids follow the VALUES order.
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+fn session_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?.query_row([id], |_| Ok(())).optional()?.is_some())
+}
+
+fn text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, |s| Value::Text(s.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_override_accepts_only_the_three_keys() {
+        validate_model_override(r#"{"model":"gpt-5","provider":"openai","base_url":"https://x"}"#).expect("valid");
+        validate_model_override("{}").expect("empty object");
+        let err = validate_model_override(r#"{"model":"m","api_key":"sk-secret"}"#).expect_err("credentials");
+        assert!(err.to_string().contains("api_key"), "{err}");
+        assert!(matches!(validate_model_override("[1]"), Err(StoreError::InvalidInput(_))));
+        assert!(matches!(validate_model_override("{"), Err(StoreError::InvalidInput(_))));
+    }
+
+    #[test]
+    fn new_sessions_need_a_platform_and_json_origin() {
+        let mut new = NewSession { platform: " ".into(), ..NewSession::default() };
+        assert!(matches!(validate_new_session(&new), Err(StoreError::InvalidInput(_))));
+        new.platform = "telegram".into();
+        validate_new_session(&new).expect("valid");
+        new.origin_json = Some("not json".into());
+        assert!(matches!(validate_new_session(&new), Err(StoreError::InvalidInput(_))));
+        new.origin_json = Some(r#"{"platform":"telegram","chat_id":"99"}"#.into());
+        validate_new_session(&new).expect("valid origin");
+    }
+}

@@ -4,6 +4,7 @@
 //! parsed from text the caller has already read, so the same code serves the binary,
 //! the tests and the fuzz targets.
 
+pub mod backend;
 pub mod config;
 pub mod message;
 pub mod platform;

@@ -10,25 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::provider::{ChatRequest, Provider, ProviderError, StreamDelta, SystemBlock};
 use crate::tools::{ToolContext, ToolRegistry};
 
-/// Something that happened during a turn, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TurnEvent {
-    TextDelta(String),
-    ReasoningDelta(String),
-    ToolStarted {
-        id: String,
-        name: String,
-        arguments: String,
-    },
-    ToolCompleted {
-        id: String,
-        name: String,
-        ok: bool,
-        result: String,
-    },
-    /// The usage of one model call.
-    Usage(Usage),
-}
+pub use herald_core::backend::TurnEvent;
 
 /// Why a turn ended without a final answer.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -3,10 +3,13 @@
 //!
 //! SQLite allows one writer at a time and a commit costs far more than the statements
 //! in it, so instead of many connections fighting over the write lock, writes are
-//! funnelled to one thread that groups them. Each write runs in its own SAVEPOINT
-//! inside the batch's transaction: a write that fails rolls back only itself and gets
-//! its own error, while the others still commit. Replies are sent only after the
-//! commit, so a resolved future means the write is in the database.
+//! funnelled to one thread that groups them. A batch first runs every write in one
+//! plain transaction: FTS5 flushes its pending index data at every savepoint, so
+//! savepoints around each write would cost one index segment per write. Only when a
+//! write fails is the batch rolled back and run again with a SAVEPOINT per write, so
+//! the failing write rolls back only itself and gets its own error while the others
+//! still commit. Replies are sent only after the commit, so a resolved future means the
+//! write is in the database.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,8 +22,8 @@ use crate::{StoreError, WriterStats};
 
 /// A queued write, type-erased so one channel carries every kind of operation.
 trait WriteJob: Send {
-    /// Runs the write against the batch's open savepoint; `false` if it failed and its
-    /// savepoint must be rolled back.
+    /// Runs the write inside the batch's transaction; `false` if it failed. May run
+    /// twice when the batch is retried write by write; the last outcome counts.
     fn run(&mut self, conn: &Connection) -> bool;
 
     /// Sends the outcome, once the batch has committed (`batch_error` is `None`) or
@@ -29,7 +32,7 @@ trait WriteJob: Send {
 }
 
 struct Job<T, F> {
-    work: Option<F>,
+    work: F,
     outcome: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -37,13 +40,10 @@ struct Job<T, F> {
 impl<T, F> WriteJob for Job<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+    F: FnMut(&Connection) -> Result<T, StoreError> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let Some(work) = self.work.take() else {
-            return false;
-        };
-        let outcome = work(conn);
+        let outcome = (self.work)(conn);
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
@@ -107,10 +107,10 @@ impl Writer {
     pub(crate) async fn submit<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn WriteJob> = Box::new(Job { work: Some(work), outcome: None, reply });
+        let job: Box<dyn WriteJob> = Box::new(Job { work, outcome: None, reply });
         self.sender.send(job).await.map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
@@ -145,8 +145,22 @@ fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Box<dyn WriteJob>>, ma
 }
 
 fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
-    // IMMEDIATE takes the write lock up front: another process holding it makes us
-    // wait (busy_timeout) here, not fail half-way through the batch.
+    if batch.len() > 1 {
+        // IMMEDIATE takes the write lock up front: another process holding it makes us
+        // wait (busy_timeout) here, not fail half-way through the batch.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if batch.iter_mut().all(|job| job.run(&tx)) {
+            return tx.commit();
+        }
+        // SQLite may already have rolled back by itself (disk full, I/O); then there is
+        // nothing left to roll back and the error is not interesting.
+        let _ = tx.rollback();
+    }
+    commit_isolated(conn, batch)
+}
+
+/// Runs each write in its own savepoint, so one failure spares the others.
+fn commit_isolated(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
         let savepoint = tx.savepoint()?;
@@ -185,14 +199,14 @@ mod tests {
         Writer::spawn(conn, 256, 1024).expect("spawn")
     }
 
-    fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<i64, StoreError> + Send + 'static {
+    fn insert(v: i64) -> impl FnMut(&Connection) -> Result<i64, StoreError> + Send + 'static {
         move |conn| {
             conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
             Ok(v)
         }
     }
 
-    fn count() -> impl FnOnce(&Connection) -> Result<i64, StoreError> + Send + 'static {
+    fn count() -> impl FnMut(&Connection) -> Result<i64, StoreError> + Send + 'static {
         |conn| Ok(conn.query_row("SELECT count(*) FROM t", [], |row| row.get(0))?)
     }
 
@@ -234,12 +248,15 @@ mod tests {
         // Hold the writer inside a first batch until 50 more writes are queued.
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let (started, running) = oneshot::channel::<()>();
+        let mut started = Some(started);
         let blocker = {
             let writer = writer.clone();
             tokio::spawn(async move {
                 writer
                     .submit(move |_conn| {
-                        let _ = started.send(());
+                        if let Some(started) = started.take() {
+                            let _ = started.send(());
+                        }
                         hold.recv().map_err(|_| StoreError::WriterGone)?;
                         Ok(0)
                     })

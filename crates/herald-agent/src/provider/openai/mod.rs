@@ -68,6 +68,10 @@ pub struct OpenAiProvider {
     url: reqwest::Url,
     headers: HeaderMap,
     retry: RetryPolicy,
+    /// OpenAI's own API rejects `max_tokens` for its newer models (o-series, gpt-5) and
+    /// wants `max_completion_tokens`, which every model there accepts; compatible
+    /// servers (vLLM, Ollama, llama.cpp) know only `max_tokens`.
+    max_completion_tokens: bool,
 }
 
 impl OpenAiProvider {
@@ -90,9 +94,10 @@ impl OpenAiProvider {
                 timeouts: config.timeouts,
                 url: display_url(&url),
             },
-            url,
             headers,
             retry: RetryPolicy::default().with_max_retries(config.max_retries),
+            max_completion_tokens: url.host_str() == Some("api.openai.com"),
+            url,
         })
     }
 
@@ -133,7 +138,13 @@ impl Provider for OpenAiProvider {
         stream: bool,
         on_delta: &mut (dyn FnMut(StreamDelta) + Send),
     ) -> Result<Completion, ProviderError> {
-        let body = build_request(request, stream);
+        let mut body = build_request(request, stream);
+        if self.max_completion_tokens
+            && let Some(map) = body.as_object_mut()
+            && let Some(limit) = map.remove("max_tokens")
+        {
+            map.insert("max_completion_tokens".into(), limit);
+        }
         let mut retrier = Retrier::new(PROVIDER, &self.retry);
         loop {
             let result = self.attempt(&body, stream, &mut retrier.forward(on_delta)).await;
@@ -142,5 +153,20 @@ impl Provider for OpenAiProvider {
                 Err(error) => retrier.wait_or_fail(error).await?,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_limit_field_follows_the_server() {
+        let official = OpenAiProvider::new(OpenAiConfig::default()).unwrap();
+        assert!(official.max_completion_tokens);
+        let local =
+            OpenAiProvider::new(OpenAiConfig { base_url: "http://127.0.0.1:11434/v1".into(), ..Default::default() })
+                .unwrap();
+        assert!(!local.max_completion_tokens);
     }
 }

@@ -8,6 +8,7 @@
 pub mod dotenv;
 mod model;
 pub mod registry;
+mod routes;
 mod value;
 pub mod yaml;
 
@@ -16,6 +17,7 @@ use std::fmt;
 
 pub use model::{ModelConfig, ProviderKind, ResolvedModel, missing_provider_help};
 pub use registry::{Kind, SETTINGS, Setting};
+pub use routes::ModelRoute;
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +99,7 @@ pub struct ConfigLoader {
     values: BTreeMap<&'static str, Entry>,
     problems: Vec<Problem>,
     warnings: Vec<String>,
+    routes: routes::RouteCollector,
 }
 
 impl ConfigLoader {
@@ -134,6 +137,12 @@ impl ConfigLoader {
         })?;
         for entry in entries {
             let Some(setting) = registry::find(&entry.key) else {
+                let origin = Origin::File { path: path.to_string(), line: entry.line };
+                if let yaml::YamlValue::Scalar(v) = &entry.value
+                    && self.routes.offer(&entry.key, v.clone(), origin)
+                {
+                    continue;
+                }
                 self.warnings.push(format!("{path}:{}: `{}` is not a herald setting; ignored", entry.line, entry.key));
                 continue;
             };
@@ -201,11 +210,13 @@ impl ConfigLoader {
     }
 
     /// Validates every layer and produces the effective configuration.
-    pub fn build(self) -> Result<Effective, ConfigError> {
+    pub fn build(mut self) -> Result<Effective, ConfigError> {
+        let routes = std::mem::take(&mut self.routes).finish(&mut self.problems);
         if !self.problems.is_empty() {
             return Err(ConfigError::Invalid { problems: self.problems });
         }
-        let config = Config::from_values(&|key| self.values.get(key).map(|e| e.value.as_str()));
+        let mut config = Config::from_values(&|key| self.values.get(key).map(|e| e.value.as_str()));
+        config.api_server.model_routes = routes;
         Ok(Effective { config, values: self.values, warnings: self.warnings })
     }
 }
@@ -218,6 +229,46 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub timezone: Option<String>,
     pub log_level: String,
+    pub api_server: ApiServerConfig,
+    pub gateway: GatewayConfig,
+}
+
+/// The OpenAI-compatible API server.
+#[derive(Clone)]
+pub struct ApiServerConfig {
+    pub enabled: bool,
+    /// `None` until the gateway generates one on first start.
+    pub key: Option<String>,
+    pub host: String,
+    pub port: u16,
+    /// Allowed browser origins; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    pub model_name: String,
+    /// 0 means no cap.
+    pub max_concurrent_runs: u32,
+    pub model_routes: Vec<ModelRoute>,
+}
+
+impl std::fmt::Debug for ApiServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServerConfig")
+            .field("enabled", &self.enabled)
+            .field("key", &self.key.as_ref().map(|_| "(set)"))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("cors_origins", &self.cors_origins)
+            .field("model_name", &self.model_name)
+            .field("max_concurrent_runs", &self.max_concurrent_runs)
+            .field("model_routes", &self.model_routes)
+            .finish()
+    }
+}
+
+/// The gateway daemon.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// How long running turns may finish after SIGTERM/SIGINT.
+    pub drain_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +317,22 @@ impl Config {
             },
             timezone: v.text("timezone"),
             log_level: v.text("logging.level").unwrap_or_else(|| "info".into()).to_ascii_lowercase(),
+            api_server: ApiServerConfig {
+                enabled: v.bool("api_server.enabled"),
+                key: v.text("api_server.key"),
+                host: v.text("api_server.host").unwrap_or_else(|| "127.0.0.1".into()),
+                port: v.uint("api_server.port") as u16,
+                cors_origins: v
+                    .text("api_server.cors_origins")
+                    .map(|s| s.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
+                    .unwrap_or_default(),
+                model_name: v.text("api_server.model_name").unwrap_or_else(|| "hermes-agent".into()),
+                max_concurrent_runs: v.uint("gateway.api_server.max_concurrent_runs") as u32,
+                model_routes: Vec::new(),
+            },
+            gateway: GatewayConfig {
+                drain_timeout: std::time::Duration::from_secs(v.uint("gateway.drain_timeout_seconds")),
+            },
         }
     }
 }

@@ -114,3 +114,31 @@ fn provider_resolution() {
         .unwrap();
     assert_eq!(r.kind, ProviderKind::OpenAi);
 }
+
+#[test]
+fn api_server_defaults_and_env() {
+    let eff =
+        load("", &[("API_SERVER_PORT", "9000"), ("API_SERVER_CORS_ORIGINS", "http://a.test, http://b.test")]).unwrap();
+    let api = &eff.config.api_server;
+    assert_eq!((api.host.as_str(), api.port, api.model_name.as_str()), ("127.0.0.1", 9000, "hermes-agent"));
+    assert_eq!(api.cors_origins, ["http://a.test", "http://b.test"]);
+    assert_eq!(api.max_concurrent_runs, 10);
+    assert!(api.enabled && api.key.is_none());
+    assert_eq!(eff.config.gateway.drain_timeout.as_secs(), 30);
+    assert!(load("", &[("API_SERVER_PORT", "70000")]).is_err());
+}
+
+#[test]
+fn model_routes_from_either_hermes_or_herald_keys() {
+    let yaml = "platforms:\n  api_server:\n    extra:\n      model_routes:\n        fast:\n          model: gpt-4o-mini\n        deep:\n          model: claude-x\n          provider: anthropic\n          base_url: http://127.0.0.1:1/\napi_server:\n  model_routes:\n    tiny: qwen3\n";
+    let eff = load(yaml, &[]).unwrap();
+    let routes = &eff.config.api_server.model_routes;
+    let names: Vec<(&str, &str)> = routes.iter().map(|r| (r.alias.as_str(), r.model.as_str())).collect();
+    assert_eq!(names, [("deep", "claude-x"), ("fast", "gpt-4o-mini"), ("tiny", "qwen3")]);
+    assert_eq!(routes[0].provider.as_deref(), Some("anthropic"));
+    assert_eq!(routes[0].base_url.as_deref(), Some("http://127.0.0.1:1"));
+    assert!(eff.warnings.is_empty(), "{:?}", eff.warnings);
+
+    let err = load("api_server:\n  model_routes:\n    bad:\n      provider: nope\n", &[]).unwrap_err().to_string();
+    assert!(err.contains("model_routes.bad.provider") && err.contains("model_routes.bad.model"), "{err}");
+}

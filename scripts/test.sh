@@ -29,5 +29,16 @@ fi
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 (cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$FUZZ_TARGET_DIR" cargo fuzz build -s none)
 
+step "test peers (official openai clients for Python and JavaScript)"
+# The client tests find them through these variables; without them a test installs
+# the peers itself with the same script.
+while IFS='=' read -r name value; do
+  case "$name" in
+    python) export HERALD_TEST_PYTHON="$value" ;;
+    node) export HERALD_TEST_NODE="$value" ;;
+    node_dir) export HERALD_TEST_NODE_DIR="$value" ;;
+  esac
+done < <(./scripts/install-test-peers.sh)
+
 step "tests"
 cargo test --workspace --locked --no-fail-fast

@@ -141,3 +141,47 @@ fn joined(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::i
         Err(e) => Err(std::io::Error::other(format!("API server task failed: {e}"))),
     }
 }
+
+/// Entry points for the fuzz targets (`fuzz/fuzz_targets/api_requests.rs`): the parsers
+/// of outside input, over raw bytes, without a server. Not part of the supported API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::{Map, Value};
+
+    fn object(body: &[u8]) -> Option<Map<String, Value>> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        }
+    }
+
+    /// Parses a `/v1/chat/completions` body; `Some(true)` when accepted.
+    pub fn chat_completions(body: &[u8]) -> Option<bool> {
+        let map = object(body)?;
+        Some(match crate::chat::parse(&map) {
+            Ok(request) => {
+                // Whatever is accepted must have a visible input and a derivable session id.
+                assert!(!request.input.is_empty());
+                let id = crate::ids::derive_chat_session_id(request.system.as_deref(), &request.first_user);
+                assert!(id.starts_with("api-") && id.len() == 20);
+                true
+            }
+            Err(_) => false,
+        })
+    }
+
+    /// Parses a `/v1/responses` body; `Some(true)` when accepted.
+    pub fn responses(body: &[u8]) -> Option<bool> {
+        let map = object(body)?;
+        Some(crate::responses::parse(&map).is_ok())
+    }
+
+    /// Checks a session id as the `X-Hermes-Session-Id` header or a path would carry it.
+    pub fn session_id(id: &str) -> bool {
+        let ok = crate::headers::session_id_problem(id).is_none();
+        if ok {
+            assert!(!herald_core::is_path_unsafe(id) && id.chars().count() <= 256);
+        }
+        ok
+    }
+}

@@ -8,12 +8,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use herald_agent::prompt::{PromptParts, load_soul, system_blocks};
-use herald_agent::tools::{MemoryFiles, MemoryTarget};
-use herald_agent::{Agent, TurnError, TurnEvent, TurnInput};
+use herald_agent::tools::MemoryFiles;
+use herald_agent::{Agent, TurnError, TurnEvent, TurnInput, TurnOutput};
 use herald_core::{Message, Role, Usage};
 use herald_store::{NewMessage, SessionRecord, Store, StoreError};
 use tokio_util::sync::CancellationToken;
+
+use crate::prompt::PromptFiles;
 
 /// Why a turn could not be run or recorded. A model failure is not one of these: it is
 /// reported in [`TurnReport::result`] with the transcript intact.
@@ -37,18 +38,17 @@ pub struct TurnReport {
     pub recorded: usize,
 }
 
-/// Everything needed to run turns: the store, the agent, and the home directory that
-/// holds the persona and memory files.
+/// Everything needed to run turns: the store, the agent, and the persona and memory
+/// files.
 pub struct Conversations {
     store: Arc<dyn Store>,
     agent: Arc<Agent>,
-    home: PathBuf,
-    memory: MemoryFiles,
+    prompt: PromptFiles,
 }
 
 impl Conversations {
     pub fn new(store: Arc<dyn Store>, agent: Arc<Agent>, home: PathBuf, memory: MemoryFiles) -> Self {
-        Conversations { store, agent, home, memory }
+        Conversations { store, agent, prompt: PromptFiles::new(home, memory) }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -59,27 +59,15 @@ impl Conversations {
         &self.agent
     }
 
-    /// The conversation so far, as the model should see it.
-    async fn history(&self, session_id: &str) -> Result<Vec<Message>, ConversationError> {
-        Ok(self
-            .store
-            .messages(session_id)
-            .await?
-            .into_iter()
-            .map(|m| m.message)
-            .filter(|m| m.role != Role::System)
-            .collect())
-    }
-
-    async fn read_memory(&self, target: MemoryTarget) -> Result<Option<String>, ConversationError> {
-        self.memory
-            .read(target)
-            .await
-            .map_err(|source| ConversationError::Read { path: self.memory.dir.display().to_string(), source })
+    pub fn prompt(&self) -> &PromptFiles {
+        &self.prompt
     }
 
     /// Runs one turn of `session` with the user's `text`. `session_context` describes
     /// where the message came from; it reaches the model as volatile system text.
+    ///
+    /// Two writes: the user's message before the model is called, everything the turn
+    /// produced (with its usage and context fill) after.
     pub async fn run_turn(
         &self,
         session: &SessionRecord,
@@ -91,62 +79,61 @@ impl Conversations {
         if text.trim().is_empty() {
             return Err(ConversationError::EmptyMessage);
         }
-        let history = self.history(&session.id).await?;
+        let (history, texts) = tokio::join!(stored_history(self.store.as_ref(), &session.id), self.prompt.read());
+        let (history, texts) = (history?, texts?);
         let user = Message::user(text);
-        self.store.append_turn(&session.id, vec![NewMessage::from(user.clone())], Usage::default()).await?;
+        self.store.append_turn(&session.id, vec![NewMessage::from(user.clone())], Usage::default(), None).await?;
 
-        let soul = load_soul(&self.home).await.map_err(|source| ConversationError::Read {
-            path: self.home.join("SOUL.md").display().to_string(),
-            source,
-        })?;
-        let memory = self.read_memory(MemoryTarget::Memory).await?;
-        let user_profile = self.read_memory(MemoryTarget::User).await?;
-        let system = system_blocks(&PromptParts {
-            soul: soul.as_deref(),
-            memory: memory.as_deref(),
-            user: user_profile.as_deref(),
-            session_context: Some(session_context),
-            ephemeral: None,
-        });
-
+        let system = texts.system(session_context, None);
         let output = self
             .agent
             .run_turn(TurnInput { system, history, user, session_id: Some(session.id.clone()) }, on_event, cancel)
             .await;
 
-        let finish = output.finish_reason.as_ref().map(|f| f.as_str().to_string());
-        let count = output.messages.len();
-        let records: Vec<NewMessage> = output
-            .messages
-            .into_iter()
-            .enumerate()
-            .map(|(i, message)| NewMessage {
-                message,
-                token_count: None,
-                // Only the last message carries how the model stopped.
-                finish_reason: if i + 1 == count { finish.clone() } else { None },
-                platform_message_id: None,
-            })
-            .collect();
-        if !records.is_empty() || output.usage != Usage::default() {
-            self.store.append_turn(&session.id, records, output.usage).await?;
-        }
-        if output.last_prompt_tokens > 0 {
-            self.store
-                .update_session(
-                    &session.id,
-                    herald_store::SessionPatch {
-                        last_prompt_tokens: Some(output.last_prompt_tokens),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-        }
+        let recorded = record_output(self.store.as_ref(), &session.id, &output).await?;
         Ok(TurnReport {
             session_id: session.id.clone(),
             result: output.result,
             usage: output.usage,
-            recorded: count + 1,
+            recorded: recorded + 1,
         })
     }
+}
+
+/// The stored conversation, as the model should see it; a session that does not exist
+/// yet has none.
+pub(crate) async fn stored_history(store: &dyn Store, session_id: &str) -> Result<Vec<Message>, StoreError> {
+    match store.messages(session_id).await {
+        Ok(messages) => Ok(messages.into_iter().map(|m| m.message).filter(|m| m.role != Role::System).collect()),
+        Err(StoreError::SessionNotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records what a turn produced, its usage and its context fill, in one write (none
+/// when the turn produced nothing). Returns how many messages were recorded.
+pub(crate) async fn record_output(
+    store: &dyn Store,
+    session_id: &str,
+    output: &TurnOutput,
+) -> Result<usize, StoreError> {
+    let finish = output.finish_reason.as_ref().map(|f| f.as_str().to_string());
+    let count = output.messages.len();
+    let records: Vec<NewMessage> = output
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, message)| NewMessage {
+            message: message.clone(),
+            token_count: None,
+            // Only the last message carries how the model stopped.
+            finish_reason: if i + 1 == count { finish.clone() } else { None },
+            platform_message_id: None,
+        })
+        .collect();
+    let fill = (output.last_prompt_tokens > 0).then_some(output.last_prompt_tokens);
+    if !records.is_empty() || output.usage != Usage::default() || fill.is_some() {
+        store.append_turn(session_id, records, output.usage, fill).await?;
+    }
+    Ok(count)
 }

@@ -1,11 +1,18 @@
 //! The gateway runner.
 //!
-//! Today it holds the conversation runner that every entry point shares (the terminal
-//! chat now; platform adapters and the API server later): it keeps each conversation in
-//! the store and runs the agent's turns over it.
+//! It holds what every entry point shares: the conversation runner used by the terminal
+//! chat ([`Conversations`]), the API server's view of the gateway ([`GatewayBackend`]),
+//! the persona and memory files a prompt is built from ([`PromptFiles`]), and the
+//! gateway's lifecycle state ([`GatewayStatus`], `gateway_state.json`).
 
+pub mod backend;
 pub mod conversation;
+pub mod prompt;
 pub mod search;
+pub mod status;
 
+pub use backend::{AgentSlot, BackendSetup, GatewayBackend, RouteAgent};
 pub use conversation::{ConversationError, Conversations, TurnReport};
+pub use prompt::{PromptFiles, PromptTexts};
 pub use search::StoreTranscriptSearch;
+pub use status::{GatewayState, GatewayStatus, write_atomic};

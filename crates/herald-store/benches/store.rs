@@ -228,7 +228,7 @@ async fn write_phase(path: &Path, turns: usize, writers: usize) {
                 let turn: Vec<NewMessage> = vec![Message::user(question).into(), Message::assistant(answer).into()];
                 let usage = Usage { input_tokens: 1_200, output_tokens: 60, ..Usage::default() };
                 let call = Instant::now();
-                store.append_turn(&session, turn, usage).await.expect("append");
+                store.append_turn(&session, turn, usage, None).await.expect("append");
                 latencies.push(call.elapsed());
             }
             latencies
@@ -305,7 +305,7 @@ async fn search_phase(path: &Path, messages: usize, queries: usize, heavy_querie
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             for (session, turn) in mine {
-                store.append_turn(&session, turn, Usage::default()).await.expect("load");
+                store.append_turn(&session, turn, Usage::default(), None).await.expect("load");
             }
         }));
     }

@@ -9,6 +9,11 @@ pub type TimestampMs = i64;
 /// What is needed to open a new session.
 #[derive(Debug, Clone, Default)]
 pub struct NewSession {
+    /// A caller-chosen id (the API server's `api-<16 hex>`, a client's own id); `None`
+    /// draws a fresh `YYYYmmdd_HHMMSS_<8 hex>`. At most [`MAX_SESSION_ID_LEN`] characters,
+    /// no path separators, `..`, drive prefixes or control characters; an id already in
+    /// use is [`StoreError::SessionExists`].
+    pub id: Option<String>,
     /// The routing key (`agent:main:telegram:dm:99`); `None` for sessions not reached by routing.
     pub key: Option<String>,
     /// The platform value (`local`, `telegram`, `api_server`, ...).
@@ -21,9 +26,14 @@ pub struct NewSession {
     pub display_name: Option<String>,
     pub title: Option<String>,
     pub model: Option<String>,
+    /// The system prompt the session was opened with (an API client's, for example).
+    pub system_prompt: Option<String>,
     /// The session this one was forked or rolled over from; it must exist.
     pub parent_session_id: Option<String>,
 }
+
+/// The longest session id accepted, as in Hermes's `X-Hermes-Session-Id` check.
+pub const MAX_SESSION_ID_LEN: usize = 256;
 
 /// The lifecycle flags of Hermes's `SessionEntry` (reference §3.3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +60,7 @@ pub struct SessionRecord {
     pub display_name: Option<String>,
     pub title: Option<String>,
     pub model: Option<String>,
+    pub system_prompt: Option<String>,
     /// JSON with only `model`, `provider`, `base_url`: never credentials.
     pub model_override: Option<String>,
     pub parent_session_id: Option<String>,
@@ -121,12 +132,33 @@ pub struct SessionListQuery {
     pub offset: u32,
     /// Only sessions of this platform value.
     pub platform: Option<String>,
+    /// Also list sessions forked or rolled over from another (those with a parent).
+    pub include_children: bool,
 }
 
 impl Default for SessionListQuery {
     fn default() -> Self {
-        SessionListQuery { limit: 50, offset: 0, platform: None }
+        SessionListQuery { limit: 50, offset: 0, platform: None, include_children: true }
     }
+}
+
+/// One page of [`crate::Store::list_sessions`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionList {
+    pub sessions: Vec<SessionRecord>,
+    /// More sessions match beyond this page.
+    pub has_more: bool,
+}
+
+/// What [`crate::Store::open_turn`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedTurn {
+    /// The session after the messages were appended.
+    pub session: SessionRecord,
+    /// The session did not exist and was created by this call.
+    pub created: bool,
+    /// The ids of the appended messages, in order.
+    pub message_ids: Vec<i64>,
 }
 
 /// How search text is matched.
@@ -180,6 +212,8 @@ pub enum StoreError {
     TooNew { path: String, found: u32, known: u32 },
     #[error("no session with id `{0}`")]
     SessionNotFound(String),
+    #[error("a session with id `{0}` already exists")]
+    SessionExists(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
     #[error("database error: {0}")]

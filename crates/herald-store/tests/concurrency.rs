@@ -30,7 +30,7 @@ async fn sixty_four_concurrent_writers_lose_nothing() {
                     Message::user(format!("task{task} turn{turn} question")).into(),
                     assistant_calling(&format!("task{task} turn{turn} answer"), calls),
                 ];
-                ids.extend(store.append_turn(&session_id, messages, usage(100, 10)).await.expect("append"));
+                ids.extend(store.append_turn(&session_id, messages, usage(100, 10), Some(100)).await.expect("append"));
             }
             ids
         }));
@@ -85,9 +85,12 @@ async fn a_failing_write_in_a_batch_does_not_affect_the_others() {
         let real = real.clone();
         tasks.push(tokio::spawn(async move {
             match i % 3 {
-                0 => store.append_turn(&real, exchange(&format!("valid {i}"), "ok"), usage(2, 1)).await.map(|_| true),
+                0 => store
+                    .append_turn(&real, exchange(&format!("valid {i}"), "ok"), usage(2, 1), None)
+                    .await
+                    .map(|_| true),
                 1 => store
-                    .append_turn("no_such_session", exchange("lost", "lost"), usage(1000, 1000))
+                    .append_turn("no_such_session", exchange("lost", "lost"), usage(1000, 1000), None)
                     .await
                     .map(|_| true),
                 _ => {
@@ -140,7 +143,7 @@ async fn reads_run_while_writes_are_queued() {
         let s = s.clone();
         tokio::spawn(async move {
             for i in 0..200 {
-                store.append_turn(&s, exchange(&format!("q{i}"), "a"), usage(1, 1)).await.expect("append");
+                store.append_turn(&s, exchange(&format!("q{i}"), "a"), usage(1, 1), None).await.expect("append");
             }
         })
     };

@@ -27,7 +27,7 @@ async fn a_turn_with_tool_calls_reads_back_exactly() {
             ..Message::assistant("It is 14°C and windy at 09:30.").into()
         },
     ];
-    let ids = store.append_turn(&s.id, turn.clone(), usage(900, 40)).await.expect("append");
+    let ids = store.append_turn(&s.id, turn.clone(), usage(900, 40), Some(900)).await.expect("append");
     assert_eq!(ids.len(), 5);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 
@@ -63,7 +63,7 @@ async fn tool_calls_are_stored_as_a_json_array() {
     let (dir, store) = temp_store();
     let s = session(&store, "k").await;
     let turn = vec![assistant_calling("", vec![call("c1", "read_file", r#"{"path":"a.txt"}"#)])];
-    let ids = store.append_turn(&s.id, turn, Usage::default()).await.expect("append");
+    let ids = store.append_turn(&s.id, turn, Usage::default(), None).await.expect("append");
 
     let raw = rusqlite::Connection::open(dir.path().join("herald.db")).expect("open raw");
     let json: String =
@@ -71,7 +71,7 @@ async fn tool_calls_are_stored_as_a_json_array() {
     assert_eq!(json, r#"[{"id":"c1","name":"read_file","arguments":"{\"path\":\"a.txt\"}"}]"#);
 
     // Plain messages store NULL, not "[]".
-    let ids = store.append_turn(&s.id, exchange("q", "a"), Usage::default()).await.expect("append");
+    let ids = store.append_turn(&s.id, exchange("q", "a"), Usage::default(), None).await.expect("append");
     let stored: Option<String> =
         raw.query_row("SELECT tool_calls FROM messages WHERE id = ?1", [ids[1]], |row| row.get(0)).expect("row");
     assert_eq!(stored, None);
@@ -108,7 +108,8 @@ async fn counters_sum_across_turns() {
     for (usage, calls) in turns {
         let calls = (0..calls).map(|i| call(&format!("c{i}"), "tool", "{}")).collect();
         let turn = vec![Message::user("go").into(), assistant_calling("done", calls)];
-        store.append_turn(&s.id, turn, usage).await.expect("append");
+        let fill = (usage.input_tokens > 0).then_some(usage.input_tokens);
+        store.append_turn(&s.id, turn, usage, fill).await.expect("append");
     }
     let after = store.session(&s.id).await.expect("get").expect("exists");
     assert_eq!(
@@ -132,14 +133,14 @@ async fn only_assistant_tool_calls_are_counted() {
     let s = session(&store, "k").await;
     let mut odd = Message::user("user text that somehow carries a call");
     odd.tool_calls = vec![call("x", "y", "{}")];
-    store.append_turn(&s.id, vec![odd.into()], Usage::default()).await.expect("append");
+    store.append_turn(&s.id, vec![odd.into()], Usage::default(), None).await.expect("append");
     assert_eq!(store.session(&s.id).await.expect("get").expect("exists").tool_call_count, 0);
 }
 
 #[tokio::test]
 async fn unknown_sessions_are_reported_and_nothing_is_written() {
     let (_dir, store) = temp_store();
-    let err = store.append_turn("missing", exchange("q", "a"), usage(1, 1)).await.expect_err("unknown");
+    let err = store.append_turn("missing", exchange("q", "a"), usage(1, 1), None).await.expect_err("unknown");
     assert!(matches!(&err, StoreError::SessionNotFound(id) if id == "missing"), "{err}");
     assert!(matches!(store.messages("missing").await, Err(StoreError::SessionNotFound(_))));
 
@@ -153,8 +154,8 @@ async fn transcripts_are_per_session_and_oldest_first() {
     let a = session(&store, "a").await;
     let b = session(&store, "b").await;
     for i in 0..5 {
-        store.append_turn(&a.id, exchange(&format!("a-q{i}"), &format!("a-a{i}")), usage(1, 1)).await.expect("a");
-        store.append_turn(&b.id, exchange(&format!("b-q{i}"), &format!("b-a{i}")), usage(1, 1)).await.expect("b");
+        store.append_turn(&a.id, exchange(&format!("a-q{i}"), &format!("a-a{i}")), usage(1, 1), None).await.expect("a");
+        store.append_turn(&b.id, exchange(&format!("b-q{i}"), &format!("b-a{i}")), usage(1, 1), None).await.expect("b");
     }
     let texts: Vec<String> = store.messages(&a.id).await.expect("a").into_iter().map(|m| m.message.content).collect();
     let expected: Vec<String> = (0..5).flat_map(|i| [format!("a-q{i}"), format!("a-a{i}")]).collect();
@@ -166,7 +167,7 @@ async fn transcripts_are_per_session_and_oldest_first() {
 async fn inactive_messages_are_not_read_back() {
     let (dir, store) = temp_store();
     let s = session(&store, "k").await;
-    let ids = store.append_turn(&s.id, exchange("keep", "undo me"), usage(1, 1)).await.expect("append");
+    let ids = store.append_turn(&s.id, exchange("keep", "undo me"), usage(1, 1), None).await.expect("append");
     // `/undo` soft-deletes; there is no API for it yet, so flip the flag directly.
     let raw = rusqlite::Connection::open(dir.path().join("herald.db")).expect("open raw");
     raw.execute("UPDATE messages SET active = 0 WHERE id = ?1", [ids[1]]).expect("deactivate");
@@ -179,7 +180,7 @@ async fn inactive_messages_are_not_read_back() {
 async fn an_empty_turn_only_adds_usage() {
     let (_dir, store) = temp_store();
     let s = session(&store, "k").await;
-    let ids = store.append_turn(&s.id, Vec::new(), usage(10, 3)).await.expect("append");
+    let ids = store.append_turn(&s.id, Vec::new(), usage(10, 3), None).await.expect("append");
     assert!(ids.is_empty());
     let after = store.session(&s.id).await.expect("get").expect("exists");
     assert_eq!(after.message_count, 0);

@@ -18,7 +18,7 @@ async fn a_new_database_and_its_wal_files_are_owner_only() {
     let path = dir.path().join("nested").join("home").join("herald.db");
     let store = SqliteStore::open(&path).expect("open creates parent directories");
     let s = session(&store, "k").await;
-    store.append_turn(&s.id, exchange("hello", "hi"), usage(1, 1)).await.expect("append");
+    store.append_turn(&s.id, exchange("hello", "hi"), usage(1, 1), None).await.expect("append");
 
     assert_eq!(mode(&path), 0o600);
     for suffix in ["-wal", "-shm"] {
@@ -46,7 +46,7 @@ async fn reopening_keeps_data_and_does_not_rerun_migrations() {
     let path = dir.path().join("herald.db");
     let store = SqliteStore::open(&path).expect("create");
     let s = session(&store, "agent:main:local:dm:1").await;
-    store.append_turn(&s.id, exchange("remember the lighthouse", "I will"), usage(7, 3)).await.expect("append");
+    store.append_turn(&s.id, exchange("remember the lighthouse", "I will"), usage(7, 3), None).await.expect("append");
     store.close().await;
 
     for _ in 0..3 {
@@ -82,7 +82,7 @@ async fn two_stores_on_one_file_see_each_others_commits() {
     let first = SqliteStore::open(&path).expect("first");
     let second = SqliteStore::open(&path).expect("second");
     let s = session(&first, "k").await;
-    second.append_turn(&s.id, exchange("from the second", "ok"), usage(1, 1)).await.expect("append via second");
+    second.append_turn(&s.id, exchange("from the second", "ok"), usage(1, 1), None).await.expect("append via second");
     assert_eq!(first.messages(&s.id).await.expect("messages").len(), 2);
 }
 

@@ -28,6 +28,7 @@ async fn corpus() -> (tempfile::TempDir, SqliteStore, String, String, Vec<i64>, 
             &a.id,
             exchange("I am flying to Wellington next week", "Wellington is windy; pack a jacket."),
             usage(10, 5),
+            None,
         )
         .await
         .expect("a");
@@ -36,6 +37,7 @@ async fn corpus() -> (tempfile::TempDir, SqliteStore, String, String, Vec<i64>, 
             &b.id,
             exchange("How long do I boil an egg?", "Boil the egg for 7 minutes, then cool it in ice water."),
             usage(10, 5),
+            None,
         )
         .await
         .expect("b");
@@ -84,6 +86,7 @@ async fn words_rank_the_best_match_first() {
                 Message::user("egg egg egg").into(),
             ],
             Usage::default(),
+            None,
         )
         .await
         .expect("append");
@@ -141,6 +144,7 @@ async fn auto_puts_word_hits_first_then_fills_with_substrings() {
                 Message::user("a catalogue of cats").into(),
             ],
             Usage::default(),
+            None,
         )
         .await
         .expect("append");
@@ -172,6 +176,7 @@ async fn fts_syntax_in_queries_is_plain_text() {
                 Message::user("plain words only").into(),
             ],
             Usage::default(),
+            None,
         )
         .await
         .expect("append");
@@ -257,6 +262,7 @@ async fn cjk_text_is_found_by_substring() {
             &s.id,
             exchange("私は東京に住んでいます。", "東京タワーは素晴らしいですね。北京烤鸭也很好吃。"),
             Usage::default(),
+            None,
         )
         .await
         .expect("append");
@@ -283,6 +289,7 @@ async fn tool_names_and_calls_are_searchable() {
             &s.id,
             vec![assistant_calling("", vec![weather.clone()]), Message::tool_result(&weather, "cold").into()],
             Usage::default(),
+            None,
         )
         .await
         .expect("append");
@@ -329,7 +336,7 @@ async fn search_stays_in_sync_after_many_appends() {
         let session = &sessions[(i % 2) as usize];
         let text =
             if i % 30 == 0 { format!("turn {i} mentions the zebrafish") } else { format!("turn {i} is ordinary") };
-        let ids = store.append_turn(session, exchange(&text, "noted"), usage(1, 1)).await.expect("append");
+        let ids = store.append_turn(session, exchange(&text, "noted"), usage(1, 1), None).await.expect("append");
         if i % 30 == 0 {
             needle_ids.push(ids[0]);
         }

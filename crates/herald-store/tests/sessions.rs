@@ -23,7 +23,8 @@ async fn create_then_get_returns_every_field() {
         display_name: Some("Ana".into()),
         title: Some("Trip planning".into()),
         model: Some("claude-sonnet".into()),
-        parent_session_id: None,
+        system_prompt: Some("Answer in French.".into()),
+        ..NewSession::default()
     };
     let before = jiff::Timestamp::now().as_millisecond();
     let created = store.create_session(new).await.expect("create");
@@ -36,6 +37,7 @@ async fn create_then_get_returns_every_field() {
     assert_eq!(created.display_name.as_deref(), Some("Ana"));
     assert_eq!(created.title.as_deref(), Some("Trip planning"));
     assert_eq!(created.model.as_deref(), Some("claude-sonnet"));
+    assert_eq!(created.system_prompt.as_deref(), Some("Answer in French."));
     assert!(created.created_at >= before && created.created_at <= after);
     assert_eq!(created.updated_at, created.created_at);
     assert_eq!(created.ended_at, None);
@@ -76,28 +78,33 @@ async fn list_is_most_recently_updated_first_with_paging_and_platform_filter() {
     let c = store.create_session(new_session("c", "telegram")).await.expect("c");
     tick().await;
     // Activity on `a` moves it to the front.
-    store.append_turn(&a.id, exchange("hi", "hello"), usage(1, 1)).await.expect("append");
+    store.append_turn(&a.id, exchange("hi", "hello"), usage(1, 1), None).await.expect("append");
 
     let all = store.list_sessions(SessionListQuery::default()).await.expect("list");
-    let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+    assert!(!all.has_more);
+    let ids: Vec<&str> = all.sessions.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, [a.id.as_str(), c.id.as_str(), b.id.as_str()]);
 
-    let page = store.list_sessions(SessionListQuery { limit: 1, offset: 1, platform: None }).await.expect("page");
-    assert_eq!(page.len(), 1);
-    assert_eq!(page[0].id, c.id);
+    let page = store
+        .list_sessions(SessionListQuery { limit: 1, offset: 1, ..SessionListQuery::default() })
+        .await
+        .expect("page");
+    assert_eq!(page.sessions.len(), 1);
+    assert_eq!(page.sessions[0].id, c.id);
+    assert!(page.has_more, "`b` is on the next page");
 
     let telegram = store
         .list_sessions(SessionListQuery { platform: Some("telegram".into()), ..SessionListQuery::default() })
         .await
         .expect("filter");
-    let ids: Vec<&str> = telegram.iter().map(|s| s.id.as_str()).collect();
+    let ids: Vec<&str> = telegram.sessions.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, [a.id.as_str(), c.id.as_str()]);
 
     let none = store
         .list_sessions(SessionListQuery { platform: Some("slack".into()), ..SessionListQuery::default() })
         .await
         .expect("filter");
-    assert!(none.is_empty());
+    assert!(none.sessions.is_empty() && !none.has_more);
 }
 
 #[tokio::test]
@@ -216,7 +223,7 @@ async fn latest_for_key_ignores_ended_and_other_keys() {
 
     // Activity on the older one makes it the latest.
     tick().await;
-    store.append_turn(&first.id, exchange("still there?", "yes"), usage(5, 2)).await.expect("append");
+    store.append_turn(&first.id, exchange("still there?", "yes"), usage(5, 2), None).await.expect("append");
     assert_eq!(store.latest_session_for_key(key).await.expect("latest").map(|s| s.id), Some(first.id.clone()));
 
     store.end_session(&first.id, "session_reset").await.expect("end");
@@ -250,5 +257,5 @@ async fn invalid_new_sessions_are_refused_and_nothing_is_stored() {
     assert!(matches!(store.create_session(no_platform).await, Err(StoreError::InvalidInput(_))));
     let bad_origin = NewSession { origin_json: Some("{not json".into()), ..new_session("k", "telegram") };
     assert!(matches!(store.create_session(bad_origin).await, Err(StoreError::InvalidInput(_))));
-    assert!(store.list_sessions(SessionListQuery::default()).await.expect("list").is_empty());
+    assert!(store.list_sessions(SessionListQuery::default()).await.expect("list").sessions.is_empty());
 }

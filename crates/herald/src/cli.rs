@@ -21,6 +21,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway daemon: the OpenAI-compatible API server (and later the chat platforms).
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Talk to the agent from the terminal.
     Chat(ChatArgs),
     /// Inspect and search stored conversations.
@@ -31,6 +34,25 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check the home directory, the database and the model provider.
     Doctor,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Run in the foreground until SIGTERM or SIGINT, then drain running turns and exit 0.
+    Run(GatewayRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayRunArgs {
+    /// How log lines are written to stderr: `human` lines or one `json` object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "HERALD_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The `herald` command line: parses flags, loads configuration, wires the crates
 //! together. Errors become `anyhow` only here, at the edge.
 
+mod api_key;
 mod cli;
 mod cmd;
 mod home;

@@ -35,7 +35,12 @@ fn render_table() -> String {
             s.env.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
         };
         let default = s.default.map(|d| format!("`{d}`")).unwrap_or_else(|| "—".into());
-        out.push_str(&format!("| `{}` | {env} | {default} | {} | {} |\n", s.key, accepts(s), s.help.replace('|', "\\|")));
+        out.push_str(&format!(
+            "| `{}` | {env} | {default} | {} | {} |\n",
+            s.key,
+            accepts(s),
+            s.help.replace('|', "\\|")
+        ));
     }
     out
 }

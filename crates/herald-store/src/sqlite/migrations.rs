@@ -18,8 +18,10 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first; versions are 1, 2, 3, ... without gaps.
-pub(crate) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "sessions, messages and full-text search", sql: V1_SESSIONS_MESSAGES_SEARCH }];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "sessions, messages and full-text search", sql: V1_SESSIONS_MESSAGES_SEARCH },
+    Migration { version: 2, name: "session system prompts and stored API responses", sql: V2_API_SERVER },
+];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -148,6 +150,29 @@ CREATE TRIGGER messages_search_update AFTER UPDATE OF content, tool_name, tool_c
 END;
 "#;
 
+// `accessed_at` orders the responses for eviction (least recently used first); the
+// writer makes it strictly increasing, so two touches in one millisecond still order.
+// `conversations.response_id` is not a foreign key: a conversation outlives nothing,
+// its row is deleted together with the response it points at.
+const V2_API_SERVER: &str = r#"
+ALTER TABLE sessions ADD COLUMN system_prompt TEXT;
+
+CREATE TABLE responses (
+    id          TEXT PRIMARY KEY NOT NULL,
+    data        TEXT NOT NULL,
+    accessed_at INTEGER
+);
+
+CREATE INDEX responses_by_access ON responses(accessed_at);
+
+CREATE TABLE conversations (
+    name        TEXT PRIMARY KEY NOT NULL,
+    response_id TEXT
+);
+
+CREATE INDEX conversations_by_response ON conversations(response_id);
+"#;
+
 /// The schema version recorded in the file header.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
     let raw: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -212,6 +237,33 @@ mod tests {
             )
             .expect("count tables");
         assert_eq!(tables, 4);
+    }
+
+    #[test]
+    fn version_two_upgrades_a_version_one_database_in_place() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        let v1 = &MIGRATIONS[0];
+        conn.execute_batch(v1.sql).expect("v1 schema");
+        conn.pragma_update(None, "user_version", v1.version).expect("set version");
+        conn.execute_batch(
+            "INSERT INTO sessions(id, platform, created_at, updated_at) VALUES ('old', 'local', 0, 0);
+             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('old', 'user', 'kept', 0);",
+        )
+        .expect("seed");
+
+        apply(&mut conn, ":memory:").expect("upgrade");
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
+        let (prompt, content): (Option<String>, String) = conn
+            .query_row(
+                "SELECT s.system_prompt, m.content FROM sessions s JOIN messages m ON m.session_id = s.id",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("old rows survive");
+        assert_eq!(prompt, None);
+        assert_eq!(content, "kept");
+        conn.execute("INSERT INTO responses(id, data, accessed_at) VALUES ('r', '{}', 1)", []).expect("responses");
+        conn.execute("INSERT INTO conversations(name, response_id) VALUES ('c', 'r')", []).expect("conversations");
     }
 
     #[test]

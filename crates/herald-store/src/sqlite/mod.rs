@@ -4,6 +4,7 @@
 mod migrations;
 mod open;
 mod read;
+mod responses;
 mod rows;
 mod search;
 mod write_ops;
@@ -19,8 +20,8 @@ use herald_core::Usage;
 use self::read::ReadPool;
 use self::writer::Writer;
 use crate::{
-    NewMessage, NewSession, SearchHit, SearchQuery, SessionListQuery, SessionPatch, SessionRecord, Store, StoreError,
-    StoredMessage,
+    NewMessage, NewSession, OpenedTurn, SearchHit, SearchQuery, SessionList, SessionListQuery, SessionPatch,
+    SessionRecord, Store, StoreError, StoredMessage,
 };
 
 /// Tuning for [`SqliteStore::open_with`]. The defaults suit a gateway on a small machine.
@@ -36,11 +37,21 @@ pub struct SqliteOptions {
     /// Read connections kept open between reads; more are opened under load and
     /// closed afterwards.
     pub idle_readers: usize,
+    /// Stored API responses kept; beyond it the least recently used are deleted.
+    /// Hermes keeps 100; a chain of `previous_response_id` breaks when its head is
+    /// evicted, so herald keeps more.
+    pub max_responses: usize,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { busy_timeout: Duration::from_secs(5), max_batch: 256, queue_depth: 1024, idle_readers: 4 }
+        SqliteOptions {
+            busy_timeout: Duration::from_secs(5),
+            max_batch: 256,
+            queue_depth: 1024,
+            idle_readers: 4,
+            max_responses: 1000,
+        }
     }
 }
 
@@ -68,6 +79,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReadPool>,
+    max_responses: usize,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -111,7 +123,7 @@ impl SqliteStore {
             reason: format!("cannot start the writer thread: {e}"),
         })?;
         tracing::debug!(path = %path.display(), "opened store");
-        Ok(SqliteStore { path: path.to_path_buf(), writer, readers })
+        Ok(SqliteStore { path: path.to_path_buf(), writer, readers, max_responses: options.max_responses })
     }
 
     /// The database file.
@@ -154,7 +166,7 @@ impl Store for SqliteStore {
         self.readers.read(move |conn| read::latest_session_for_key(conn, &key)).await
     }
 
-    async fn list_sessions(&self, query: SessionListQuery) -> Result<Vec<SessionRecord>, StoreError> {
+    async fn list_sessions(&self, query: SessionListQuery) -> Result<SessionList, StoreError> {
         self.readers.read(move |conn| read::list_sessions(conn, &query)).await
     }
 
@@ -173,9 +185,51 @@ impl Store for SqliteStore {
         session_id: &str,
         messages: Vec<NewMessage>,
         usage: Usage,
+        last_prompt_tokens: Option<u64>,
     ) -> Result<Vec<i64>, StoreError> {
         let session_id = session_id.to_owned();
-        self.writer.submit(move |conn| write_ops::append_turn(conn, &session_id, &messages, &usage)).await
+        self.writer
+            .submit(move |conn| write_ops::append_turn(conn, &session_id, &messages, &usage, last_prompt_tokens))
+            .await
+    }
+
+    async fn open_turn(&self, session: NewSession, messages: Vec<NewMessage>) -> Result<OpenedTurn, StoreError> {
+        // Refused before queueing: a bad id is the caller's mistake, not the batch's.
+        if let Some(id) = &session.id {
+            crate::check_session_id(id)?;
+        }
+        self.writer.submit(move |conn| write_ops::open_turn(conn, &session, &messages)).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.writer.submit(move |conn| write_ops::delete_session(conn, &id)).await
+    }
+
+    async fn fork_session(&self, id: &str) -> Result<SessionRecord, StoreError> {
+        let id = id.to_owned();
+        self.writer.submit(move |conn| write_ops::fork_session(conn, &id)).await
+    }
+
+    async fn put_response(&self, id: &str, data: String, conversation: Option<&str>) -> Result<(), StoreError> {
+        let (id, conversation, keep) = (id.to_owned(), conversation.map(str::to_owned), self.max_responses);
+        self.writer.submit(move |conn| responses::put_response(conn, &id, &data, conversation.as_deref(), keep)).await
+    }
+
+    async fn response(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let id = id.to_owned();
+        // A write, not a read: using a response refreshes its place in the eviction order.
+        self.writer.submit(move |conn| responses::touch_response(conn, &id)).await
+    }
+
+    async fn delete_response(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.writer.submit(move |conn| responses::delete_response(conn, &id)).await
+    }
+
+    async fn conversation_head(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.readers.read(move |conn| read::conversation_head(conn, &name)).await
     }
 
     async fn messages(&self, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {

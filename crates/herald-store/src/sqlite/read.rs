@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, ffi};
 
 use super::open::open_reader;
 use super::rows::{MESSAGE_COLUMNS, SESSION_COLUMNS, message_from_row, session_from_row};
-use crate::{SessionListQuery, SessionRecord, StoreError, StoredMessage};
+use crate::{SessionList, SessionListQuery, SessionRecord, StoreError, StoredMessage};
 
 /// Idle read connections, reused so that a read costs no `open`.
 pub(crate) struct ReadPool {
@@ -77,30 +77,33 @@ pub(crate) fn latest_session_for_key(conn: &Connection, key: &str) -> Result<Opt
     Ok(conn.prepare_cached(&sql)?.query_row([key], session_from_row).optional()?)
 }
 
-pub(crate) fn list_sessions(conn: &Connection, query: &SessionListQuery) -> Result<Vec<SessionRecord>, StoreError> {
-    // Two statements rather than `?3 IS NULL OR platform = ?3`, which would keep the
-    // planner from using the platform index.
-    let rows = match &query.platform {
-        Some(platform) => {
-            let sql = format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE platform = ?3 \
-                 ORDER BY updated_at DESC, id DESC LIMIT ?1 OFFSET ?2"
-            );
-            let mut statement = conn.prepare_cached(&sql)?;
-            statement
-                .query_map(rusqlite::params![query.limit, query.offset, platform], session_from_row)?
-                .collect::<Result<Vec<_>, _>>()?
-        }
-        None => {
-            let sql =
-                format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?1 OFFSET ?2");
-            let mut statement = conn.prepare_cached(&sql)?;
-            statement
-                .query_map(rusqlite::params![query.limit, query.offset], session_from_row)?
-                .collect::<Result<Vec<_>, _>>()?
-        }
+pub(crate) fn list_sessions(conn: &Connection, query: &SessionListQuery) -> Result<SessionList, StoreError> {
+    // Separate statements per filter rather than `?3 IS NULL OR platform = ?3`, which
+    // would keep the planner from using the platform index.
+    let mut conditions = Vec::new();
+    if query.platform.is_some() {
+        conditions.push("platform = ?3");
+    }
+    if !query.include_children {
+        conditions.push("parent_session_id IS NULL");
+    }
+    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let sql =
+        format!("SELECT {SESSION_COLUMNS} FROM sessions {filter} ORDER BY updated_at DESC, id DESC LIMIT ?1 OFFSET ?2");
+    // One row more than asked for tells whether another page exists.
+    let fetch = i64::from(query.limit) + 1;
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut sessions = match &query.platform {
+        Some(platform) => statement
+            .query_map(rusqlite::params![fetch, query.offset, platform], session_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        None => statement
+            .query_map(rusqlite::params![fetch, query.offset], session_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
     };
-    Ok(rows)
+    let has_more = sessions.len() > query.limit as usize;
+    sessions.truncate(query.limit as usize);
+    Ok(SessionList { sessions, has_more })
 }
 
 pub(crate) fn messages(conn: &Connection, session_id: &str) -> Result<Vec<StoredMessage>, StoreError> {
@@ -112,4 +115,12 @@ pub(crate) fn messages(conn: &Connection, session_id: &str) -> Result<Vec<Stored
         return Err(StoreError::SessionNotFound(session_id.to_owned()));
     }
     Ok(messages)
+}
+
+pub(crate) fn conversation_head(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT response_id FROM conversations WHERE name = ?1")?
+        .query_row([name], |row| row.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
 }

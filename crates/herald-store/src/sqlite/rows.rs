@@ -13,7 +13,7 @@ pub(crate) const SESSION_COLUMNS: &str = "id, session_key, platform, chat_type, 
     ended_at, end_reason, message_count, tool_call_count, input_tokens, output_tokens, \
     cache_read_tokens, cache_write_tokens, reasoning_tokens, last_prompt_tokens, suspended, \
     resume_pending, resume_reason, last_resume_marked_at, is_fresh_reset, was_auto_reset, \
-    auto_reset_reason, reset_had_activity, expiry_finalized";
+    auto_reset_reason, reset_had_activity, expiry_finalized, system_prompt";
 
 /// The `messages` columns [`message_from_row`] expects, in its order.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, session_id, role, content, tool_calls, tool_call_id, \
@@ -29,6 +29,7 @@ pub(crate) fn session_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord>
         display_name: row.get(5)?,
         title: row.get(6)?,
         model: row.get(7)?,
+        system_prompt: row.get(31)?,
         model_override: row.get(8)?,
         parent_session_id: row.get(9)?,
         created_at: row.get(10)?,

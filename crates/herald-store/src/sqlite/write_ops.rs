@@ -1,13 +1,14 @@
-//! The write operations. Each runs on the writer thread inside its own savepoint, so
-//! an error returned from here undoes everything the operation did.
+//! The write operations on sessions and messages. Each runs on the writer thread inside
+//! a transaction it may share with other writes; an error returned from here undoes
+//! everything the operation did (the writer then runs it alone in a savepoint).
 
 use herald_core::{Role, Usage};
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, ToSql, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, ffi, params};
 
 use super::read;
 use super::rows::{new_session_id, now_ms, to_i64, tool_calls_json};
-use crate::{NewMessage, NewSession, SessionPatch, SessionRecord, StoreError};
+use crate::{NewMessage, NewSession, OpenedTurn, SessionPatch, SessionRecord, StoreError, check_session_id};
 
 /// Session ids carry 32 random bits per second; a clash is rare enough that a few
 /// fresh draws always resolve it.
@@ -21,6 +22,12 @@ const MESSAGES_PER_INSERT: usize = 200;
 const MODEL_OVERRIDE_KEYS: [&str; 3] = ["model", "provider", "base_url"];
 
 pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<SessionRecord, StoreError> {
+    let id = insert_session(conn, new)?;
+    read::session(conn, &id)?.ok_or(StoreError::SessionNotFound(id))
+}
+
+/// Validates and inserts a session; returns its id.
+fn insert_session(conn: &Connection, new: &NewSession) -> Result<String, StoreError> {
     validate_new_session(new)?;
     if let Some(parent) = &new.parent_session_id
         && !session_exists(conn, parent)?
@@ -31,12 +38,11 @@ pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<Sess
     let now = now_ms();
     let mut insert = conn.prepare_cached(
         "INSERT INTO sessions (id, session_key, platform, chat_type, origin_json, display_name, title, \
-         model, parent_session_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+         model, system_prompt, parent_session_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
     )?;
-    for attempt in 1..=SESSION_ID_ATTEMPTS {
-        let id = new_session_id();
-        let inserted = insert.execute(params![
+    let mut execute = |id: &str| {
+        insert.execute(params![
             id,
             new.key,
             new.platform,
@@ -45,16 +51,23 @@ pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<Sess
             new.display_name,
             new.title,
             new.model,
+            new.system_prompt,
             new.parent_session_id,
             now,
-        ]);
-        match inserted {
-            Ok(_) => {
-                return read::session(conn, &id)?.ok_or_else(|| StoreError::SessionNotFound(id.clone()));
-            }
-            Err(e)
-                if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) && attempt < SESSION_ID_ATTEMPTS =>
-            {
+        ])
+    };
+    if let Some(id) = &new.id {
+        return match execute(id) {
+            Ok(_) => Ok(id.clone()),
+            Err(e) if is_primary_key_clash(&e) => Err(StoreError::SessionExists(id.clone())),
+            Err(e) => Err(e.into()),
+        };
+    }
+    for attempt in 1..=SESSION_ID_ATTEMPTS {
+        let id = new_session_id();
+        match execute(&id) {
+            Ok(_) => return Ok(id),
+            Err(e) if is_primary_key_clash(&e) && attempt < SESSION_ID_ATTEMPTS => {
                 tracing::debug!(id, "session id clash; drawing another");
             }
             Err(e) => return Err(e.into()),
@@ -63,7 +76,14 @@ pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<Sess
     Err(StoreError::InvalidInput("could not draw an unused session id".into()))
 }
 
+fn is_primary_key_clash(error: &rusqlite::Error) -> bool {
+    error.sqlite_error().is_some_and(|e| e.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
 fn validate_new_session(new: &NewSession) -> Result<(), StoreError> {
+    if let Some(id) = &new.id {
+        check_session_id(id)?;
+    }
     if new.platform.trim().is_empty() {
         return Err(StoreError::InvalidInput("a session needs a platform (`local`, `telegram`, ...)".into()));
     }
@@ -164,11 +184,40 @@ pub(crate) fn append_turn(
     session_id: &str,
     messages: &[NewMessage],
     usage: &Usage,
+    last_prompt_tokens: Option<u64>,
 ) -> Result<Vec<i64>, StoreError> {
     if !session_exists(conn, session_id)? {
         return Err(StoreError::SessionNotFound(session_id.to_owned()));
     }
+    append_to_existing(conn, session_id, messages, usage, last_prompt_tokens)
+}
 
+/// Creates `new` (which must carry an id) unless it exists, then appends `messages`.
+pub(crate) fn open_turn(
+    conn: &Connection,
+    new: &NewSession,
+    messages: &[NewMessage],
+) -> Result<OpenedTurn, StoreError> {
+    let Some(id) = new.id.as_deref() else {
+        return Err(StoreError::InvalidInput("opening a turn needs the id of the session to use or create".into()));
+    };
+    check_session_id(id)?;
+    let created = !session_exists(conn, id)?;
+    if created {
+        insert_session(conn, new)?;
+    }
+    let message_ids = append_to_existing(conn, id, messages, &Usage::default(), None)?;
+    let session = read::session(conn, id)?.ok_or_else(|| StoreError::SessionNotFound(id.to_owned()))?;
+    Ok(OpenedTurn { session, created, message_ids })
+}
+
+fn append_to_existing(
+    conn: &Connection,
+    session_id: &str,
+    messages: &[NewMessage],
+    usage: &Usage,
+    last_prompt_tokens: Option<u64>,
+) -> Result<Vec<i64>, StoreError> {
     let now = now_ms();
     let mut ids = Vec::with_capacity(messages.len());
     let mut tool_calls = 0_u64;
@@ -191,7 +240,7 @@ pub(crate) fn append_turn(
              cache_read_tokens = cache_read_tokens + ?6, \
              cache_write_tokens = cache_write_tokens + ?7, \
              reasoning_tokens = reasoning_tokens + ?8, \
-             last_prompt_tokens = CASE WHEN ?4 > 0 THEN ?4 ELSE last_prompt_tokens END, \
+             last_prompt_tokens = coalesce(?10, last_prompt_tokens), \
              updated_at = MAX(updated_at, ?9) \
          WHERE id = ?1",
     )?
@@ -205,8 +254,67 @@ pub(crate) fn append_turn(
         to_i64(usage.cache_write_tokens),
         to_i64(usage.reasoning_tokens),
         now,
+        last_prompt_tokens.map(to_i64),
     ])?;
     Ok(ids)
+}
+
+/// Deletes a session with its messages (the search triggers drop their index rows);
+/// sessions forked from it keep existing without a parent. `false` when there was none.
+pub(crate) fn delete_session(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("DELETE FROM messages WHERE session_id = ?1")?.execute([id])?;
+    // The foreign key clears `parent_session_id` of the children.
+    let deleted = conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")?.execute([id])?;
+    Ok(deleted > 0)
+}
+
+/// Ends `id` with reason `branched` and creates a child session holding a copy of its
+/// active messages. The copies keep their timestamps; the child starts with no usage.
+pub(crate) fn fork_session(conn: &Connection, id: &str) -> Result<SessionRecord, StoreError> {
+    if !session_exists(conn, id)? {
+        return Err(StoreError::SessionNotFound(id.to_owned()));
+    }
+    end_session(conn, id, "branched")?;
+
+    let now = now_ms();
+    let mut copy_session = conn.prepare_cached(
+        "INSERT INTO sessions (id, session_key, platform, chat_type, origin_json, display_name, title, model, \
+         system_prompt, model_override, parent_session_id, created_at, updated_at) \
+         SELECT ?1, session_key, platform, chat_type, origin_json, display_name, title, model, \
+         system_prompt, model_override, id, ?3, ?3 FROM sessions WHERE id = ?2",
+    )?;
+    let mut child = None;
+    for attempt in 1..=SESSION_ID_ATTEMPTS {
+        let candidate = new_session_id();
+        match copy_session.execute(params![candidate, id, now]) {
+            Ok(_) => {
+                child = Some(candidate);
+                break;
+            }
+            Err(e) if is_primary_key_clash(&e) && attempt < SESSION_ID_ATTEMPTS => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let child = child.ok_or_else(|| StoreError::InvalidInput("could not draw an unused session id".into()))?;
+
+    // Platform message ids stay with the original: they identify deliveries, and a copy
+    // must not look like a second delivery of the same platform message.
+    conn.prepare_cached(
+        "INSERT INTO messages (session_id, role, content, tool_calls, tool_call_id, tool_name, timestamp, \
+         token_count, finish_reason) \
+         SELECT ?1, role, content, tool_calls, tool_call_id, tool_name, timestamp, token_count, finish_reason \
+         FROM messages WHERE session_id = ?2 AND active = 1 ORDER BY id",
+    )?
+    .execute(params![child, id])?;
+    conn.prepare_cached(
+        "UPDATE sessions SET \
+             message_count = (SELECT count(*) FROM messages WHERE session_id = ?1), \
+             tool_call_count = (SELECT coalesce(sum(json_array_length(tool_calls)), 0) FROM messages \
+                                WHERE session_id = ?1 AND role = 'assistant' AND tool_calls IS NOT NULL) \
+         WHERE id = ?1",
+    )?
+    .execute([&child])?;
+    read::session(conn, &child)?.ok_or(StoreError::SessionNotFound(child))
 }
 
 /// Inserts `messages` with one multi-row statement and returns their ids in order.
@@ -273,6 +381,7 @@ fn text(value: Option<&str>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_SESSION_ID_LEN;
 
     #[test]
     fn model_override_accepts_only_the_three_keys() {
@@ -282,6 +391,19 @@ mod tests {
         assert!(err.to_string().contains("api_key"), "{err}");
         assert!(matches!(validate_model_override("[1]"), Err(StoreError::InvalidInput(_))));
         assert!(matches!(validate_model_override("{"), Err(StoreError::InvalidInput(_))));
+    }
+
+    #[test]
+    fn session_ids_are_checked_like_hermes_does() {
+        for good in ["api-0123456789abcdef", "api_1700000000_deadbeef", "20250101_120000_abcdef01", "a b:c"] {
+            check_session_id(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        check_session_id(&"x".repeat(MAX_SESSION_ID_LEN)).expect("at the limit");
+        for bad in ["", "  ", "../etc", "a/b", "a\\b", "C:evil", "line\nbreak", "nul\0"] {
+            assert!(matches!(check_session_id(bad), Err(StoreError::InvalidInput(_))), "{bad:?}");
+        }
+        let err = check_session_id(&"x".repeat(MAX_SESSION_ID_LEN + 1)).expect_err("too long");
+        assert!(err.to_string().contains("256"), "{err}");
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub async fn run(home: &Home, flags: &[FlagSetting]) -> anyhow::Result<ExitCode>
     };
     match wiring::open_store(home).await {
         Ok(store) => match store.list_sessions(Default::default()).await {
-            Ok(s) => r.ok("database", format!("{} ({} recent sessions)", home.database().display(), s.len())),
+            Ok(s) => r.ok("database", format!("{} ({} recent sessions)", home.database().display(), s.sessions.len())),
             Err(e) => r.fail("database", e),
         },
         Err(e) => r.fail("database", format!("{e:#}")),

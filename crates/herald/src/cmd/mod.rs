@@ -3,6 +3,7 @@
 mod chat;
 mod config;
 mod doctor;
+mod gateway;
 mod sessions;
 
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use herald_core::config::{Effective, Origin};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GatewayCommand};
 use crate::home::Home;
 use crate::settings::{self, FlagSetting};
 
@@ -44,6 +45,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         // The doctor reports a broken configuration instead of stopping at it.
         Command::Doctor => doctor::run(&home, &flags).await,
+        // The daemon sets up its own logging: info level, human or JSON.
+        Command::Gateway(GatewayCommand::Run(args)) => gateway::run(&home, &flags, args).await,
         Command::Chat(args) => chat::run(&home, &prepare()?.config, args).await,
         Command::Sessions(cmd) => {
             prepare()?;

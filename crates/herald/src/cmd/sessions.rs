@@ -26,7 +26,10 @@ pub async fn run(home: &Home, cmd: SessionsCommand) -> anyhow::Result<ExitCode> 
     let store = wiring::open_store(home).await?;
     match cmd {
         SessionsCommand::List { limit, platform } => {
-            let sessions = store.list_sessions(SessionListQuery { limit, offset: 0, platform }).await?;
+            let sessions = store
+                .list_sessions(SessionListQuery { limit, platform, ..SessionListQuery::default() })
+                .await?
+                .sessions;
             if sessions.is_empty() {
                 eprintln!("No conversations yet. Start one with `herald chat`.");
                 return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,283 @@
+//! `herald gateway run`: the long-running daemon, in the foreground.
+//!
+//! Start: home, configuration, store, API key, agents, then the listener; every step
+//! that can fail says what to change. Run: the API server until SIGTERM or SIGINT.
+//! Stop: new requests get 503 while running turns get `gateway.drain_timeout_seconds`
+//! to finish; the rest are cancelled and recorded, then the process exits 0.
+//! `gateway_state.json` follows each transition.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use herald_core::config::{Config, Effective};
+use herald_gateway::{BackendSetup, GatewayBackend, GatewayState, GatewayStatus, PromptFiles};
+use herald_store::{SqliteStore, Store};
+use herald_web::{ApiConfig, ApiServer};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+use crate::api_key;
+use crate::cli::{GatewayRunArgs, LogFormat};
+use crate::home::Home;
+use crate::settings::{self, FlagSetting};
+use crate::wiring;
+
+/// After the drain, how long cancelled turns get to record what they had done.
+const RECORD_GRACE: Duration = Duration::from_secs(10);
+
+/// The name of the platform in `gateway_state.json`, as Hermes writes it.
+const API_PLATFORM: &str = "api_server";
+
+pub async fn run(home: &Home, flags: &[FlagSetting], args: GatewayRunArgs) -> anyhow::Result<ExitCode> {
+    let effective = settings::load(home, flags)?;
+    init_logging(&effective.config, args.log_format);
+    for warning in &effective.warnings {
+        tracing::warn!("{warning}");
+    }
+    home.ensure()?;
+
+    let status = Arc::new(GatewayStatus::new(Some(home.dir.join("gateway_state.json"))));
+    record(&status, GatewayState::Starting, None);
+    let mut signals = Signals::install()?;
+
+    let started = match start(home, &effective, &status).await {
+        Ok(started) => started,
+        Err(error) => {
+            record(&status, GatewayState::StartupFailed, Some(&format!("{error:#}")));
+            return Err(error);
+        }
+    };
+    if matches!(started, Started::Api { .. })
+        && let Err(error) = status.set_platform(API_PLATFORM, "connected", None)
+    {
+        tracing::warn!(%error, "cannot write the gateway state file");
+    }
+    record(&status, GatewayState::Running, None);
+
+    let reason = match started {
+        Started::Api { server, listener, backend, store } => {
+            let reason = serve(server, listener, backend, &status, signals).await?;
+            close_store(store).await;
+            reason
+        }
+        Started::Idle => {
+            let signal = signals.next().await;
+            tracing::info!(signal, "stopping");
+            signal
+        }
+    };
+    record(&status, GatewayState::Stopped, Some(reason));
+    tracing::info!(reason, "gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+enum Started {
+    Api {
+        server: ApiServer,
+        listener: TcpListener,
+        backend: GatewayBackend,
+        store: Arc<SqliteStore>,
+    },
+    /// No platform is enabled; the gateway waits for a signal (later: cron).
+    Idle,
+}
+
+async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) -> anyhow::Result<Started> {
+    let config = &effective.config;
+    if !config.api_server.enabled {
+        tracing::warn!("the API server is disabled (API_SERVER_ENABLED=false) and no other platform exists yet");
+        return Ok(Started::Idle);
+    }
+    let key = api_key_for(home, effective)?;
+
+    let sqlite = wiring::open_sqlite(home).await?;
+    let store: Arc<dyn Store> = sqlite.clone();
+    let memory = wiring::memory_files(home, config);
+    let tools = wiring::tools(config, &memory, &store)?;
+    // Without a provider the gateway still starts: health, models and sessions work, and
+    // each turn answers with exactly what to set. Refusing to start would turn a missing
+    // key into a crash loop under a supervisor, and `herald doctor` already checks it.
+    let (agent, routes) = wiring::api_agents(config, &tools);
+    if let Err(help) = &agent {
+        tracing::warn!("turns will fail until a model provider is configured: {help}");
+    }
+    for route in &routes {
+        if let Err(problem) = &route.agent {
+            tracing::warn!(alias = %route.alias, "model route unusable: {problem}");
+        }
+    }
+    let backend = GatewayBackend::new(BackendSetup {
+        store,
+        prompt: PromptFiles::new(home.dir.clone(), memory),
+        model_name: config.api_server.model_name.clone(),
+        agent,
+        routes,
+        status: status.clone(),
+    });
+
+    let listener = bind(config).await?;
+    let server = ApiServer::new(
+        ApiConfig {
+            key,
+            cors_origins: config.api_server.cors_origins.clone(),
+            max_concurrent_runs: config.api_server.max_concurrent_runs,
+            drain_timeout: config.gateway.drain_timeout,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        Arc::new(backend.clone()),
+    );
+    Ok(Started::Api { server, listener, backend, store: sqlite })
+}
+
+/// The configured key, checked, or a new one stored in `.env` on first start.
+fn api_key_for(home: &Home, effective: &Effective) -> anyhow::Result<String> {
+    if let Some(key) = &effective.config.api_server.key {
+        let origin = effective.origin("api_server.key").map(ToString::to_string).unwrap_or_else(|| "?".into());
+        api_key::check(key, &origin)?;
+        return Ok(key.clone());
+    }
+    let key = api_key::generate();
+    let env_file = home.env_file();
+    api_key::store(&env_file, &key)?;
+    // Said once, on stderr and never through the logger, so the key stays out of log
+    // files. The key itself is shown only to a person at a terminal; a supervisor's log
+    // gets where to find it.
+    eprintln!(
+        "herald: generated an API key and stored it in {} as {}; API clients send it as `Authorization: Bearer <key>`",
+        env_file.display(),
+        api_key::KEY_VAR
+    );
+    if std::io::stderr().is_terminal() {
+        eprintln!("herald: {}={key}", api_key::KEY_VAR);
+    }
+    Ok(key)
+}
+
+async fn bind(config: &Config) -> anyhow::Result<TcpListener> {
+    let (host, port) = (config.api_server.host.as_str(), config.api_server.port);
+    let listener = match TcpListener::bind((host, port)).await {
+        Ok(listener) => listener,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "cannot listen on {host}:{port}: the address is already in use (another herald gateway or another \
+             program listens there). Stop it, or choose another port with API_SERVER_PORT=<port> \
+             (api_server.port in config.yaml)"
+        ),
+        Err(e) => bail!(
+            "cannot listen on {host}:{port}: {e}. Check API_SERVER_HOST and API_SERVER_PORT \
+             (api_server.host and api_server.port in config.yaml)"
+        ),
+    };
+    let addr = listener.local_addr().context("the listening socket has no address")?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "the API server is reachable from other machines: anyone with the key can run the agent and its tools"
+        );
+    }
+    tracing::info!("listening on {}", url(addr));
+    Ok(listener)
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// Serves until a signal, then drains. Returns the signal's name.
+async fn serve(
+    server: ApiServer,
+    listener: TcpListener,
+    backend: GatewayBackend,
+    status: &Arc<GatewayStatus>,
+    mut signals: Signals,
+) -> anyhow::Result<&'static str> {
+    let reason = Arc::new(Mutex::new("the server stopped"));
+    let shutdown = {
+        let (status, backend, reason) = (status.clone(), backend.clone(), reason.clone());
+        async move {
+            let signal = signals.next().await;
+            *reason.lock().unwrap_or_else(PoisonError::into_inner) = signal;
+            record(&status, GatewayState::Draining, None);
+            tracing::info!(signal, running_turns = backend.active_turns(), "stopping: draining running turns");
+            // A second signal stops waiting: the running turns are cancelled now, and
+            // still record what they had done.
+            tokio::spawn(async move {
+                let again = signals.next().await;
+                tracing::warn!(signal = again, "second signal: cancelling the running turns now");
+                backend.cancel_turns();
+            });
+        }
+    };
+    let served = server.serve(listener, shutdown).await;
+
+    // The server dropped whatever outlived the drain; those turns record their partial
+    // work in their own tasks. Wait for them, or it is lost with the process.
+    if !backend.shutdown(RECORD_GRACE).await {
+        tracing::warn!(running_turns = backend.active_turns(), "some turns were not recorded in time");
+    }
+    let reason = *reason.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Err(error) = served {
+        record(status, GatewayState::Stopped, Some(&format!("the API server failed: {error}")));
+        return Err(error).context("the API server failed");
+    }
+    Ok(reason)
+}
+
+/// Closes the database once nothing else holds it, which checkpoints the WAL into the
+/// main file. Every write was already committed, so if something still holds it
+/// (a task that outlived the grace period) nothing is lost by skipping this.
+async fn close_store(store: Arc<SqliteStore>) {
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close().await,
+        Err(_) => tracing::debug!("the store is still in use; leaving its WAL for the next start"),
+    }
+}
+
+/// Writes a transition to `gateway_state.json`; failing to is worth a warning, not a stop.
+fn record(status: &GatewayStatus, state: GatewayState, exit_reason: Option<&str>) {
+    if let Err(error) = status.set_state(state, exit_reason) {
+        let path = status.file().map(|p| p.display().to_string()).unwrap_or_default();
+        tracing::warn!(%error, path, "cannot write the gateway state file");
+    }
+}
+
+/// SIGTERM and SIGINT, listened for from the start: a signal that arrived before the
+/// listener existed would kill the process without a drain.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+/// The daemon logs at `logging.level` (info by default), unlike the terminal commands,
+/// as human-readable lines or one JSON object per line. `RUST_LOG` overrides the level.
+fn init_logging(config: &Config, format: LogFormat) {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
+        // Library internals are noise at info and debug; they stay reachable with RUST_LOG.
+        EnvFilter::new(format!("{},hyper=warn,hyper_util=warn,h2=warn,rustls=warn,reqwest=warn", config.log_level))
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
+}

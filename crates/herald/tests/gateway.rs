@@ -5,63 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, Herald, free_port};
+use common::gateway::{Gateway, STOP_WITHIN};
+use common::{Herald, free_port};
 use herald_testkit::ScriptedLlm;
 use herald_testkit::llm::Reply;
 use serde_json::{Value, json};
-
-const STOP_WITHIN: Duration = Duration::from_secs(30);
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
-}
-
-struct Gateway {
-    daemon: Daemon,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Gateway {
-    /// Starts `herald gateway run` on a free port and waits until `/health` answers.
-    async fn start(h: &mut Herald, extra: &[&str]) -> Gateway {
-        let port = free_port();
-        h.set("API_SERVER_PORT", &port.to_string());
-        let mut args = vec!["gateway", "run"];
-        args.extend_from_slice(extra);
-        let mut daemon = h.spawn(&args);
-        let base = format!("http://127.0.0.1:{port}");
-        let http = client();
-        for _ in 0..300 {
-            if daemon.exited() {
-                panic!("the gateway exited during startup; stderr:\n{}", daemon.stderr());
-            }
-            if let Ok(response) = http.get(format!("{base}/health")).send().await
-                && response.status() == 200
-            {
-                return Gateway { daemon, base, http };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the gateway did not answer /health within 30 s; stderr:\n{}", daemon.stderr());
-    }
-
-    async fn chat(&self, key: &str, text: &str) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/chat/completions", self.base))
-            .bearer_auth(key)
-            .json(&json!({"model": "hermes-agent", "messages": [{"role": "user", "content": text}]}))
-            .send()
-            .await
-            .expect("send the chat completion")
-    }
-
-    async fn stop(&mut self) -> i32 {
-        self.daemon.signal("TERM");
-        self.daemon.wait(STOP_WITHIN).await
-    }
-}
 
 /// The `API_SERVER_KEY=` lines of `.env`.
 fn stored_keys(h: &Herald) -> Vec<String> {

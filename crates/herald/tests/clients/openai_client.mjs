@@ -20,6 +20,7 @@ check("models.list includes the advertised model", ids.includes(model), ids);
 const chat = await client.chat.completions.create({ model, messages: [{ role: "user", content: "node says hi" }] });
 check("chat.completions", chat.choices[0].message.content === "echo: node says hi", chat);
 check("chat.completions finish_reason", chat.choices[0].finish_reason === "stop", chat.choices[0].finish_reason);
+check("chat.completions usage", (chat.usage?.total_tokens ?? 0) > 0, chat.usage);
 
 let text = "";
 let finish = null;

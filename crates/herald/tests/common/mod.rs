@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use herald_testkit::ScriptedLlm;
 
+pub mod gateway;
+
 pub struct Herald {
     pub home: tempfile::TempDir,
     pub env: Vec<(String, String)>,

@@ -21,6 +21,7 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "sessions, messages and full-text search", sql: V1_SESSIONS_MESSAGES_SEARCH },
     Migration { version: 2, name: "session system prompts and stored API responses", sql: V2_API_SERVER },
+    Migration { version: 3, name: "search indexed once per commit", sql: V3_SEARCH_PER_COMMIT },
 ];
 
 /// The schema version this build writes.
@@ -173,6 +174,59 @@ CREATE TABLE conversations (
 CREATE INDEX conversations_by_response ON conversations(response_id);
 "#;
 
+// FTS5 flushes its pending index data at every statement savepoint, and SQLite opens one
+// for each write statement inside a transaction, so an insert trigger made every write
+// of a batch cost its own index segment (and the merges that follow). New messages are
+// now indexed by one statement per index at the end of each batch, in the same
+// transaction (`search::index_new_messages`), so the index can never disagree with a
+// committed transcript. `search_progress.last_id` is the highest message id indexed;
+// the delete and update triggers leave rows above it alone, because telling FTS5 to
+// delete a row it never indexed would corrupt an external-content index.
+const V3_SEARCH_PER_COMMIT: &str = r#"
+CREATE TABLE search_progress (last_id INTEGER NOT NULL);
+INSERT INTO search_progress (last_id) SELECT coalesce(max(id), 0) FROM messages;
+
+DROP TRIGGER messages_search_insert;
+DROP TRIGGER messages_search_delete;
+DROP TRIGGER messages_search_update;
+
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
+WHEN old.id <= (SELECT last_id FROM search_progress) BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+    INSERT INTO messages_fts_trigram(messages_fts_trigram, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+END;
+
+CREATE TRIGGER messages_search_update AFTER UPDATE OF content, tool_name, tool_calls ON messages
+WHEN old.id <= (SELECT last_id FROM search_progress) BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+    INSERT INTO messages_fts_trigram(messages_fts_trigram, rowid, content) VALUES (
+        'delete',
+        old.id,
+        old.content || ' ' || coalesce(old.tool_name, '') || ' ' || coalesce(old.tool_calls, '')
+    );
+    INSERT INTO messages_fts(rowid, content) VALUES (
+        new.id,
+        new.content || ' ' || coalesce(new.tool_name, '') || ' ' || coalesce(new.tool_calls, '')
+    );
+    INSERT INTO messages_fts_trigram(rowid, content) VALUES (
+        new.id,
+        new.content || ' ' || coalesce(new.tool_name, '') || ' ' || coalesce(new.tool_calls, '')
+    );
+END;
+"#;
+
 /// The schema version recorded in the file header.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
     let raw: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -291,6 +345,9 @@ mod tests {
             conn.query_row(&format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1"), [query], |row| row.get(0))
                 .expect("match")
         };
+        // New rows are indexed by the writer's per-batch step, not by a trigger.
+        assert_eq!(count(&conn, "messages_fts", "alpha"), 0);
+        super::super::search::index_new_messages(&conn).expect("index");
         assert_eq!(count(&conn, "messages_fts", "alpha"), 1);
         assert_eq!(count(&conn, "messages_fts_trigram", "\"lph\""), 1);
 
@@ -302,6 +359,19 @@ mod tests {
         conn.execute("DELETE FROM messages", []).expect("delete");
         assert_eq!(count(&conn, "messages_fts", "charlie"), 0);
         assert_eq!(count(&conn, "messages_fts_trigram", "\"harl\""), 0);
+
+        // Rows changed or deleted before they were indexed must leave the index alone.
+        conn.execute_batch(
+            "INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'echo foxtrot', 0);
+             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'golf hotel', 0);
+             UPDATE messages SET content = 'india juliet' WHERE content = 'echo foxtrot';
+             DELETE FROM messages WHERE content = 'golf hotel';",
+        )
+        .expect("changes before indexing");
+        super::super::search::index_new_messages(&conn).expect("index");
+        assert_eq!(count(&conn, "messages_fts", "india"), 1);
+        assert_eq!(count(&conn, "messages_fts", "echo"), 0);
+        assert_eq!(count(&conn, "messages_fts", "golf"), 0);
 
         for table in ["messages_fts", "messages_fts_trigram"] {
             conn.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), [])

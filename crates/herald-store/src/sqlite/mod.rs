@@ -1,6 +1,7 @@
 //! The SQLite backend: one writer thread that commits in batches, a pool of WAL
 //! readers, and FTS5 indexes for search.
 
+mod checkpoint;
 mod migrations;
 mod open;
 mod read;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use herald_core::Usage;
 
+use self::checkpoint::Checkpointer;
 use self::read::ReadPool;
 use self::writer::Writer;
 use crate::{
@@ -80,6 +82,9 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
     max_responses: usize,
+    // Declared after the writer so it stops after it; the write connection's close
+    // then checkpoints whatever is left.
+    _checkpointer: Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -118,12 +123,24 @@ impl SqliteStore {
         // Open one reader now: a problem with read connections should surface at
         // startup, not on the first search.
         readers.with_connection(|_| Ok(()))?;
-        let writer = Writer::spawn(conn, options.max_batch, options.queue_depth).map_err(|e| StoreError::Open {
-            path: path.display().to_string(),
-            reason: format!("cannot start the writer thread: {e}"),
-        })?;
+        let writer = Writer::spawn(conn, options.max_batch, options.queue_depth, Some(search::index_new_messages))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
+        let checkpointer =
+            Checkpointer::spawn(path, options.busy_timeout, writer.commit_counter()).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                reason: format!("cannot start the checkpoint thread: {e}"),
+            })?;
         tracing::debug!(path = %path.display(), "opened store");
-        Ok(SqliteStore { path: path.to_path_buf(), writer, readers, max_responses: options.max_responses })
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer,
+            readers,
+            max_responses: options.max_responses,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// The database file.
@@ -139,7 +156,8 @@ impl SqliteStore {
     /// Commits the writes already queued, then closes the write connection (which
     /// checkpoints the WAL into the main file).
     pub async fn close(self) {
-        let SqliteStore { writer, .. } = self;
+        let SqliteStore { writer, _checkpointer, .. } = self;
+        drop(_checkpointer);
         if let Some(thread) = writer.close() {
             match tokio::task::spawn_blocking(move || thread.join()).await {
                 Ok(Ok(())) => {}

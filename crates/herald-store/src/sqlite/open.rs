@@ -67,6 +67,8 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     // FTS5 merges read back recent index segments on every commit; a larger cache
     // than the 2 MiB default keeps them in memory. Negative means KiB.
     conn.pragma_update(None, "cache_size", -16_384).map_err(|e| classify(path, e))?;
+    // Checkpoints run on their own thread (checkpoint.rs), not inside our commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| classify(path, e))?;
     conn.set_prepared_statement_cache_capacity(32);
 
     migrations::apply(&mut conn, &path.display().to_string())?;

@@ -239,6 +239,27 @@ fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Adds every message written since the last call to both search indexes. The writer
+/// runs it once per batch, inside the batch's transaction, just before the commit.
+pub(crate) fn index_new_messages(conn: &Connection) -> rusqlite::Result<()> {
+    let last: i64 = conn.query_row("SELECT last_id FROM search_progress", [], |r| r.get(0))?;
+    let newest: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM messages WHERE id > ?1", [last], |r| r.get(0))?;
+    if newest <= last {
+        return Ok(());
+    }
+    for table in ["messages_fts", "messages_fts_trigram"] {
+        conn.prepare_cached(&format!(
+            "INSERT INTO {table}(rowid, content) \
+             SELECT id, content || ' ' || coalesce(tool_name, '') || ' ' || coalesce(tool_calls, '') \
+             FROM messages WHERE id > ?1 AND id <= ?2"
+        ))?
+        .execute([last, newest])?;
+    }
+    conn.prepare_cached("UPDATE search_progress SET last_id = ?1")?.execute([newest])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,13 @@ impl ApiServer {
     ) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
+        // Streaming answers are many small writes; without TCP_NODELAY, Nagle's algorithm
+        // holds each one until the client's delayed ACK (about 40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+            }
+        });
         let server = axum::serve(listener, self.router())
             .with_graceful_shutdown(async move { stopped.cancelled().await })
             .into_future();

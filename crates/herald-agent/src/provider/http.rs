@@ -196,10 +196,32 @@ fn sse_error(provider: &'static str, e: SseError) -> ProviderError {
     ProviderError::Malformed { provider, detail: e.to_string() }
 }
 
+/// The HTTP client, built on first use: building it loads every trusted root
+/// certificate of the system (hundreds of files), which would otherwise delay the
+/// gateway's start and hold memory before any model is called.
+#[derive(Debug, Clone)]
+pub(crate) struct LazyClient {
+    provider: &'static str,
+    timeouts: Timeouts,
+    cell: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, ProviderSetupError>>>,
+}
+
+impl LazyClient {
+    pub(crate) fn new(provider: &'static str, timeouts: Timeouts) -> Self {
+        LazyClient { provider, timeouts, cell: Default::default() }
+    }
+
+    pub(crate) fn get(&self, url: &str) -> Result<&reqwest::Client, ProviderError> {
+        self.cell.get_or_init(|| build_client(self.provider, &self.timeouts)).as_ref().map_err(|e| {
+            ProviderError::Connect { provider: self.provider, url: url.to_string(), detail: e.to_string() }
+        })
+    }
+}
+
 /// Sends requests for one provider and reads the answers under its timeouts.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
-    pub client: reqwest::Client,
+    pub client: LazyClient,
     pub provider: &'static str,
     pub key_hint: &'static str,
     pub timeouts: Timeouts,

@@ -10,7 +10,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 pub use stream::OpenAiStreamDecoder;
 pub use wire::{build_request, parse_response};
 
-use super::http::{ProviderSetupError, Timeouts, Transport, build_client, display_url, endpoint, parse_headers};
+use super::http::{LazyClient, ProviderSetupError, Timeouts, Transport, display_url, endpoint, parse_headers};
 use super::retry::{Retrier, RetryPolicy};
 use super::{ChatRequest, Completion, Provider, ProviderError, StreamDelta};
 
@@ -88,7 +88,7 @@ impl OpenAiProvider {
         }
         Ok(OpenAiProvider {
             transport: Transport {
-                client: build_client(PROVIDER, &config.timeouts)?,
+                client: LazyClient::new(PROVIDER, config.timeouts),
                 provider: PROVIDER,
                 key_hint: KEY_HINT,
                 timeouts: config.timeouts,
@@ -113,7 +113,13 @@ impl OpenAiProvider {
         stream: bool,
         emit: &mut (dyn FnMut(StreamDelta) + Send),
     ) -> Result<Completion, ProviderError> {
-        let request = self.transport.client.post(self.url.clone()).headers(self.headers.clone()).json(body);
+        let request = self
+            .transport
+            .client
+            .get(&self.transport.url)?
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .json(body);
         if !stream {
             let deadline = tokio::time::Instant::now() + self.transport.timeouts.request;
             let response = self.transport.send(request).await?;

@@ -74,6 +74,9 @@ pub struct PhaseResult {
     pub loadgen_cores: f64,
     /// Highest summed RSS of the target's tree seen during the phase, in MiB (sampled every 100 ms).
     pub peak_rss_mib: f64,
+    /// Mean cores used per thread name of the target's root process, busiest first (shows
+    /// a serial bottleneck such as a single writer thread).
+    pub threads: Vec<(String, f64)>,
 }
 
 /// What ends a phase: whichever comes first.
@@ -113,6 +116,7 @@ pub async fn run_phase(
         })
     };
 
+    let threads_before = procfs::threads_cpu_secs(target_pid);
     let cpu_before = procfs::tree_cpu_secs(target_pid);
     let self_before = procfs::self_cpu_secs();
     let start = Instant::now();
@@ -159,6 +163,17 @@ pub async fn run_phase(
     let wall = start.elapsed();
     let cpu = procfs::tree_cpu_secs(target_pid) - cpu_before;
     let self_cpu = procfs::self_cpu_secs() - self_before;
+    let wall_secs = wall.as_secs_f64();
+    let mut threads: Vec<(String, f64)> = procfs::threads_cpu_secs(target_pid)
+        .into_iter()
+        .map(|(name, after)| {
+            let before = threads_before.get(&name).copied().unwrap_or(0.0);
+            (name, (after - before) / wall_secs)
+        })
+        .filter(|(_, cores)| *cores >= 0.005)
+        .collect();
+    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    threads.truncate(6);
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let (last_rss, _) = procfs::tree_rss_kib(target_pid);
@@ -175,7 +190,6 @@ pub async fn run_phase(
     let mut totals: Vec<Duration> = timings.iter().map(|t| t.total).collect();
     let mut firsts: Vec<Duration> = timings.iter().map(|t| t.first_body).collect();
     let mut tokens: Vec<Duration> = timings.iter().filter_map(|t| t.first_token).collect();
-    let wall_secs = wall.as_secs_f64();
     PhaseResult {
         clients,
         ok,
@@ -190,5 +204,6 @@ pub async fn run_phase(
         target_cores: cpu / wall_secs,
         loadgen_cores: self_cpu / wall_secs,
         peak_rss_mib: peak_rss.load(Ordering::Relaxed) as f64 / 1024.0,
+        threads,
     }
 }

@@ -11,7 +11,9 @@ mod report;
 mod run;
 mod targets;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -37,11 +39,16 @@ enum Command {
     },
 }
 
+/// The process group of the copy running inside the namespace (0 if none), which a signal
+/// to this process is passed on to.
+static INNER_GROUP: AtomicU32 = AtomicU32::new(0);
+
 /// Set in the re-executed process that already runs inside the loopback-only namespace.
 const NETNS_ENV: &str = "HERALD_BENCH_IN_NETNS";
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    stop_children_on_signal();
     match cli.command {
         Command::All(options) => {
             if !options.no_netns && std::env::var_os(NETNS_ENV).is_none() {
@@ -76,14 +83,45 @@ fn reexec_in_netns() -> Result<Option<i32>> {
         return Ok(None);
     }
     let exe = std::env::current_exe()?;
-    let status = std::process::Command::new("unshare")
+    let mut child = std::process::Command::new("unshare")
         .args(["-n", "--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
         .arg(exe)
         .args(std::env::args_os().skip(1))
         .env(NETNS_ENV, "1")
-        .status()
+        .process_group(0)
+        .spawn()
         .context("run unshare")?;
+    INNER_GROUP.store(child.id(), Ordering::Relaxed);
+    let status = child.wait()?;
     Ok(Some(status.code().unwrap_or(1)))
+}
+
+/// On SIGINT or SIGTERM, stops the LLM and any gateway (each runs in its own process group)
+/// before exiting, so an interrupted run leaves nothing behind.
+fn stop_children_on_signal() {
+    std::thread::spawn(|| {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("herald-bench: interrupted; stopping the processes it started");
+            let inner = INNER_GROUP.load(Ordering::Relaxed);
+            if inner != 0 {
+                // The copy in the namespace stops its own children, then exits.
+                targets::signal_group(inner, "TERM");
+                std::thread::sleep(Duration::from_secs(3));
+                targets::signal_group(inner, "KILL");
+            }
+            targets::kill_all_groups();
+            std::process::exit(130);
+        });
+    });
 }
 
 /// Sleeps on the calling thread (the harness's orchestration is synchronous; only the load

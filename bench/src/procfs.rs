@@ -94,3 +94,19 @@ pub fn rustc_count() -> usize {
         .filter(|e| fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "rustc"))
         .count()
 }
+
+/// CPU seconds per thread name (`comm`) of one process, summed over threads of the same name
+/// (tokio's workers all share one name). Used to see which thread a profile should look at.
+pub fn threads_cpu_secs(pid: u32) -> HashMap<String, f64> {
+    let mut out: HashMap<String, f64> = HashMap::new();
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for entry in entries.flatten() {
+        let Ok(comm) = fs::read_to_string(entry.path().join("comm")) else { continue };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some(close) = stat.rfind(')') else { continue };
+        let fields: Vec<&str> = stat[close + 2..].split_ascii_whitespace().collect();
+        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        *out.entry(comm.trim().to_string()).or_default() += (tick(11) + tick(12)) as f64 / CLOCK_TICKS_PER_SEC;
+    }
+    out
+}

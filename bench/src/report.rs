@@ -43,8 +43,14 @@ impl Machine {
                 .unwrap_or_default()
         };
         let peers = paths.peers_dir.display();
+        let herald = paths.herald.display();
         let versions = vec![
-            ("herald".into(), sh(&format!("{} --version 2>&1 | head -1", paths.herald.display()))),
+            ("herald".into(), sh(&format!("{herald} --version 2>&1 | head -1"))),
+            ("herald binary built".into(), sh(&format!("date -u -r {herald} '+%Y-%m-%d %H:%M UTC'"))),
+            (
+                "herald source".into(),
+                sh(&format!("cd {} && git describe --always --dirty 2>/dev/null", env!("CARGO_MANIFEST_DIR"))),
+            ),
             (
                 "hermes-agent".into(),
                 sh(&format!(
@@ -93,6 +99,11 @@ pub struct RunResult {
     pub rss_after_mib: Option<f64>,
     /// herald only: rows in its `messages` table at the end of the run.
     pub persisted_messages: Option<u64>,
+    /// Answered and failed requests of the (unreported) warm-up; they are persisted too.
+    #[serde(default)]
+    pub warmup_turns: usize,
+    #[serde(default)]
+    pub warmup_errors: usize,
 }
 
 /// The columns of the table, in order; "llm" is the LLM-direct ceiling.
@@ -141,7 +152,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b != 0.0 => {
             let r = a / b;
-            if r >= 0.01 { format!("{}×", fmt_num(r)) } else { format!("1/{}", fmt_num(b / a)) }
+            if r >= 0.1 { format!("{}×", fmt_num(r)) } else { format!("1/{}", fmt_num(b / a)) }
         }
         _ => "–".into(),
     }
@@ -206,8 +217,13 @@ pub fn markdown(results: &Results) -> String {
     }
     out.push('\n');
 
+    let startup_median = |key: &str| median(startup_samples(results, key));
     for (label, pick) in rows() {
-        let values: Vec<Option<f64>> = present.iter().map(|(key, _)| med(results, key, &pick)).collect();
+        let is_startup = label.starts_with("startup");
+        let value = |key: &str| if is_startup { startup_median(key) } else { med(results, key, &pick) };
+        // A ratio of the machine's own resources, not of the gateways: no herald/peer column.
+        let no_ratio = label.starts_with("cores used") || label.starts_with("load generator");
+        let values: Vec<Option<f64>> = present.iter().map(|(key, _)| value(key)).collect();
         if values.iter().all(Option::is_none) {
             continue;
         }
@@ -216,11 +232,11 @@ pub fn markdown(results: &Results) -> String {
             let _ = write!(out, " {} |", v.map_or("–".into(), fmt_num));
         }
         if has_herald {
-            let herald = med(results, "herald", &pick);
+            let herald = if no_ratio { None } else { value("herald") };
             for peer in &peers {
-                let _ = write!(out, " {} |", ratio(herald, med(results, peer, &pick)));
+                let _ = write!(out, " {} |", ratio(herald, value(peer)));
             }
-            let _ = write!(out, " {} |", ratio(herald, med(results, "llm", &pick)));
+            let _ = write!(out, " {} |", ratio(herald, value("llm")));
         }
         out.push('\n');
     }
@@ -246,22 +262,28 @@ pub fn markdown(results: &Results) -> String {
         }
     }
     if !startup_line.is_empty() {
-        let _ = writeln!(out, "\nStartup to first 200 over all cold starts, median: {startup_line}.");
+        let _ = writeln!(out, "\nStartup to first 200, median over all cold starts: {startup_line}.");
     }
 
     let _ = writeln!(out, "\nRuns:");
     for r in &results.runs {
-        let errors = r.sequential.errors + r.streaming.errors + r.c8.errors + r.c32.errors;
-        let turns = r.sequential.ok + r.streaming.ok + r.c8.ok + r.c32.ok;
+        let errors = r.warmup_errors + r.sequential.errors + r.streaming.errors + r.c8.errors + r.c32.errors;
+        let turns = r.warmup_turns + r.sequential.ok + r.streaming.ok + r.c8.ok + r.c32.ok;
         let _ = write!(
             out,
-            "- {} #{}: {} turns answered, {} errors, load {} → {}, rustc at start: {}",
+            "- {} #{}: {} turns answered (warm-up included), {} errors, load {} → {}, rustc at start: {}",
             r.target, r.repeat, turns, errors, r.load_start, r.load_end, r.rustc_running_at_start
         );
         if let Some(m) = r.persisted_messages {
-            let _ = write!(out, ", {m} messages persisted");
+            // A turn is a user message and an answer.
+            let expected = 2 * turns as u64;
+            let _ = write!(out, ", {m} messages persisted (2 per answered turn: {expected})");
         }
         out.push('\n');
+        let threads: Vec<String> = r.c32.threads.iter().map(|(n, c)| format!("{n} {c:.2}")).collect();
+        if !threads.is_empty() {
+            let _ = writeln!(out, "  - cores by thread, 32 clients: {}", threads.join(", "));
+        }
         for p in [&r.sequential, &r.streaming, &r.c8, &r.c32] {
             for e in &p.error_samples {
                 let _ = writeln!(out, "  - error ({} clients): {}", p.clients, e.replace('\n', " "));
@@ -290,6 +312,13 @@ pub fn markdown(results: &Results) -> String {
     let versions: Vec<String> = m.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(out, "Versions: {}.", versions.join(", "));
     out
+}
+
+/// Time to first 200 of every cold start of one target: one per repeat plus the extra starts.
+fn startup_samples(results: &Results, key: &str) -> Vec<f64> {
+    let mut samples: Vec<f64> = results.runs.iter().filter(|r| r.target == key).filter_map(|r| r.startup_ms).collect();
+    samples.extend(results.startups.iter().filter(|(t, _)| t == key).map(|(_, v)| *v));
+    samples
 }
 
 /// herald's targets from the issue, each with the measured median and whether it is met.

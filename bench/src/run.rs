@@ -280,6 +280,8 @@ fn measure(
         c32,
         rss_after_mib: Some(after_kib as f64 / 1024.0),
         persisted_messages: None,
+        warmup_turns: warm.ok,
+        warmup_errors: warm.errors,
     })
 }
 
@@ -299,11 +301,27 @@ fn profile(
         .spawn()
         .context("start perf record (Debian: apt-get install linux-perf)")?;
     pause(Duration::from_millis(500));
+    let threads_before = procfs::threads_cpu_secs(pid);
     let limit = Limit { requests: None, duration: Duration::from_secs(options.duration.min(10)) };
     let result = rt.block_on(run_phase(endpoint, pid, 32, false, limit, "herald profile"));
+    let threads_after = procfs::threads_cpu_secs(pid);
     let _ = Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
     perf.wait()?;
     eprintln!("  profile: {} turns under perf; `perf report -i {}`", result.ok, out.display());
+    // Which threads the CPU went to (perf slows the target, so only the shares matter).
+    let mut by_thread: Vec<(String, f64)> = threads_after
+        .into_iter()
+        .map(|(name, after)| {
+            let before = threads_before.get(&name).copied().unwrap_or(0.0);
+            (name, after - before)
+        })
+        .filter(|(_, secs)| *secs > 0.0)
+        .collect();
+    by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = by_thread.iter().map(|(_, s)| s).sum();
+    for (name, secs) in by_thread {
+        eprintln!("    thread {name:<24} {secs:6.2} s CPU ({:4.1}%)", 100.0 * secs / total.max(f64::EPSILON));
+    }
     Ok(())
 }
 

@@ -68,6 +68,18 @@ pub struct Paths {
     pub peers_dir: PathBuf,
 }
 
+/// Process groups started and not yet stopped, so an interrupted run can stop them all.
+static LIVE_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Stops every process group still running (called when the harness itself is interrupted:
+/// each child is in its own group, so the terminal's SIGINT does not reach it).
+pub fn kill_all_groups() {
+    let groups = std::mem::take(&mut *LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    for pgid in groups {
+        signal_group(pgid, "KILL");
+    }
+}
+
 /// A child process in its own process group, stopped (group-wide) on drop.
 pub struct Proc {
     pub child: Child,
@@ -76,6 +88,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    fn new(child: Child, addr: SocketAddr, home: Option<PathBuf>) -> Self {
+        LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
+        Proc { child, addr, home }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -97,6 +114,7 @@ impl Proc {
         // Helpers may outlive the leader; the group kill reaches them too.
         signal_group(self.pid(), "KILL");
         let _ = self.child.wait();
+        LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|&g| g != self.pid());
     }
 }
 
@@ -106,7 +124,7 @@ impl Drop for Proc {
     }
 }
 
-fn signal_group(pgid: u32, signal: &str) {
+pub fn signal_group(pgid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args([format!("-{signal}"), "--".into(), format!("-{pgid}")])
         .stderr(Stdio::null())
@@ -135,7 +153,7 @@ pub fn start_llm(paths: &Paths, reply: &str, chunks: usize) -> Result<Proc> {
         .strip_prefix("listening on http://")
         .and_then(|a| a.parse().ok())
         .with_context(|| format!("unexpected first line from the scripted LLM: {line:?}"))?;
-    Ok(Proc { child, addr, home: None })
+    Ok(Proc::new(child, addr, None))
 }
 
 /// The outcome of starting a gateway.
@@ -182,7 +200,7 @@ pub fn start_gateway(kind: Kind, paths: &Paths, llm: SocketAddr, work: &Path, ru
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let spawned_at = Instant::now();
     let child = command.spawn().with_context(|| format!("start {}", kind.name()))?;
-    let mut proc = Proc { child, addr, home: Some(home) };
+    let mut proc = Proc::new(child, addr, Some(home));
     let startup = wait_ready(&mut proc, kind.health_path(), spawned_at, kind.start_timeout())
         .with_context(|| format!("{} did not become ready", kind.name()))?;
     Ok(Started { proc, startup })

@@ -67,9 +67,12 @@ pub struct Options {
     #[arg(long)]
     pub no_netns: bool,
     /// After herald's first run, profile it with `perf record` (DWARF call graphs) during one
-    /// more 32-client phase; writes perf-herald.data to the output directory. Not timed.
+    /// more load phase; writes perf-herald.data to the output directory. Not timed.
     #[arg(long)]
     profile: bool,
+    /// Clients of the profiled phase.
+    #[arg(long, default_value_t = 32)]
+    profile_clients: usize,
 }
 
 pub fn all(options: Options, netns: bool) -> Result<()> {
@@ -91,6 +94,18 @@ pub fn all(options: Options, netns: bool) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let work = out.join("homes");
     std::fs::create_dir_all(&work)?;
+
+    // Run a copy of herald: the team rebuilds the release binary while a run is under way, and
+    // a run must not mix builds. `cp -p` keeps the build time that the report shows.
+    let mut paths = paths;
+    if paths.herald.exists() {
+        let copy = out.join("herald");
+        let status = Command::new("cp").arg("-p").arg(&paths.herald).arg(&copy).status()?;
+        if !status.success() {
+            bail!("cannot copy {} to {}", paths.herald.display(), copy.display());
+        }
+        paths.herald = copy;
+    }
 
     let mut kinds = Vec::new();
     for kind in &options.targets {
@@ -285,7 +300,7 @@ fn measure(
     })
 }
 
-/// One more 32-client phase with `perf record` attached to the gateway.
+/// One more load phase with `perf record` attached to the gateway.
 fn profile(
     rt: &tokio::runtime::Runtime,
     options: &Options,
@@ -303,7 +318,7 @@ fn profile(
     pause(Duration::from_millis(500));
     let threads_before = procfs::threads_cpu_secs(pid);
     let limit = Limit { requests: None, duration: Duration::from_secs(options.duration.min(10)) };
-    let result = rt.block_on(run_phase(endpoint, pid, 32, false, limit, "herald profile"));
+    let result = rt.block_on(run_phase(endpoint, pid, options.profile_clients, false, limit, "herald profile"));
     let threads_after = procfs::threads_cpu_secs(pid);
     let _ = Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
     perf.wait()?;

@@ -8,7 +8,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use herald_core::Message;
 use herald_core::backend::{History, TurnOutcome, TurnRequest};
@@ -17,11 +17,11 @@ use serde_json::{Map, Value, json};
 use crate::body::{opt_string, read_object};
 use crate::chat_stream;
 use crate::content::{coerce_bool, flatten_text, has_visible_text, normalize_content};
-use crate::errors::{ApiError, ApiResult, JsonReply, SERVER_ERROR};
+use crate::errors::{ApiError, ApiResult, JsonReply};
 use crate::headers::{idempotency_key_header, session_headers, session_id_header, session_key_header};
 use crate::idempotency::{Scope, fingerprint};
 use crate::ids::{completion_id, derive_chat_session_id, unix_secs};
-use crate::outcome::{Verdict, chat_usage};
+use crate::outcome::{chat_usage, render_outcome};
 use crate::state::SharedState;
 use crate::turn::spawn_turn;
 
@@ -170,37 +170,20 @@ async fn complete(state: SharedState, handle: crate::turn::TurnHandle, completio
 
 /// The non-streaming reply for an outcome (Hermes's shape, markers and 502 rule).
 pub(crate) fn render(state: &SharedState, outcome: &TurnOutcome, c: &Completion) -> JsonReply {
-    let mut verdict = Verdict::of(outcome);
-    verdict.error = verdict.error.map(|e| state.redact(&e));
-    let session = session_headers(&outcome.session_id, c.session_key.as_deref());
-    if outcome.text.is_empty() && !verdict.completed {
-        let message = verdict.error.clone().unwrap_or_else(|| "Agent run did not produce a response.".into());
-        return ApiError::new(StatusCode::BAD_GATEWAY, message)
-            .kind(SERVER_ERROR)
-            .code("agent_incomplete")
-            .extra("hermes", json!({"completed": false, "partial": verdict.partial, "failed": verdict.failed}))
-            .into_reply()
-            .headers(session)
-            .headers(verdict.headers());
-    }
-    let mut body = json!({
-        "id": c.id,
-        "object": "chat.completion",
-        "created": c.created,
-        "model": c.model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": outcome.text},
-            "finish_reason": verdict.finish_reason,
-        }],
-        "usage": chat_usage(&outcome.usage),
-    });
-    let mut reply_headers = session;
-    if !verdict.is_stop() {
-        body["hermes"] = verdict.markers();
-        reply_headers.extend(verdict.headers());
-    }
-    JsonReply::ok(body).headers(reply_headers)
+    render_outcome(state, outcome, session_headers(&outcome.session_id, c.session_key.as_deref()), |verdict| {
+        json!({
+            "id": c.id,
+            "object": "chat.completion",
+            "created": c.created,
+            "model": c.model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": outcome.text},
+                "finish_reason": verdict.finish_reason,
+            }],
+            "usage": chat_usage(&outcome.usage),
+        })
+    })
 }
 
 #[cfg(test)]

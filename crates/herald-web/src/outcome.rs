@@ -6,7 +6,11 @@ use herald_core::backend::{TurnOutcome, TurnStatus};
 use herald_core::{Message, Role, ToolCall, Usage};
 use serde_json::{Value, json};
 
+use axum::http::StatusCode;
+
+use crate::errors::{ApiError, JsonReply, SERVER_ERROR};
 use crate::headers;
+use crate::state::SharedState;
 
 /// The Hermes markers of an outcome (`hermes{completed,partial,failed,error,error_code}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +94,36 @@ impl Verdict {
 }
 
 /// `{prompt_tokens, completion_tokens, total_tokens}` (chat completions).
+/// A non-streaming reply for a turn, by Hermes's rules: no text from a turn that did not
+/// complete is a 502 `agent_incomplete`; otherwise `body` (built from the verdict) is sent
+/// with the `hermes` markers and `X-Hermes-*` headers added when the turn did not stop
+/// normally. Errors are redacted of the API key first.
+pub(crate) fn render_outcome(
+    state: &SharedState,
+    outcome: &TurnOutcome,
+    mut reply_headers: Vec<(HeaderName, HeaderValue)>,
+    body: impl FnOnce(&Verdict) -> Value,
+) -> JsonReply {
+    let mut verdict = Verdict::of(outcome);
+    verdict.error = verdict.error.map(|e| state.redact(&e));
+    if outcome.text.is_empty() && !verdict.completed {
+        let message = verdict.error.clone().unwrap_or_else(|| "Agent run did not produce a response.".into());
+        return ApiError::new(StatusCode::BAD_GATEWAY, message)
+            .kind(SERVER_ERROR)
+            .code("agent_incomplete")
+            .extra("hermes", json!({"completed": false, "partial": verdict.partial, "failed": verdict.failed}))
+            .into_reply()
+            .headers(reply_headers)
+            .headers(verdict.headers());
+    }
+    let mut body = body(&verdict);
+    if !verdict.is_stop() {
+        body["hermes"] = verdict.markers();
+        reply_headers.extend(verdict.headers());
+    }
+    JsonReply::ok(body).headers(reply_headers)
+}
+
 pub(crate) fn chat_usage(u: &Usage) -> Value {
     json!({"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens, "total_tokens": u.total()})
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use herald_core::backend::{History, TurnEvent, TurnOutcome, TurnRequest, TurnStatus};
@@ -18,10 +18,10 @@ use serde_json::{Map, Value, json};
 
 use crate::body::{PathParam, read_object};
 use crate::content::{has_visible_text, normalize_content, truthy};
-use crate::errors::{ApiError, ApiResult, JsonReply, SERVER_ERROR};
+use crate::errors::{ApiError, ApiResult, JsonReply};
 use crate::headers::{session_headers, session_key_header};
 use crate::ids::{prefixed, run_id, unix_f64};
-use crate::outcome::{Verdict, arguments_value, message_json, tool_preview, turn_messages, usage};
+use crate::outcome::{Verdict, arguments_value, message_json, render_outcome, tool_preview, turn_messages, usage};
 use crate::sessions::existing;
 use crate::sse::{self, FrameSource, KEEPALIVE};
 use crate::state::SharedState;
@@ -90,31 +90,14 @@ pub(crate) async fn chat(
 }
 
 fn render(state: &SharedState, outcome: &TurnOutcome, session_key: Option<&str>) -> JsonReply {
-    let mut verdict = Verdict::of(outcome);
-    verdict.error = verdict.error.map(|e| state.redact(&e));
-    let headers = session_headers(&outcome.session_id, session_key);
-    if outcome.text.is_empty() && !verdict.completed {
-        let message = verdict.error.clone().unwrap_or_else(|| "Agent run did not produce a response.".into());
-        return ApiError::new(StatusCode::BAD_GATEWAY, message)
-            .kind(SERVER_ERROR)
-            .code("agent_incomplete")
-            .extra("hermes", json!({"completed": false, "partial": verdict.partial, "failed": verdict.failed}))
-            .into_reply()
-            .headers(headers)
-            .headers(verdict.headers());
-    }
-    let mut body = json!({
-        "object": "hermes.session.chat.completion",
-        "session_id": outcome.session_id,
-        "message": {"role": "assistant", "content": outcome.text},
-        "usage": usage(&outcome.usage),
-    });
-    let mut reply_headers = headers;
-    if !verdict.is_stop() {
-        body["hermes"] = verdict.markers();
-        reply_headers.extend(verdict.headers());
-    }
-    JsonReply::ok(body).headers(reply_headers)
+    render_outcome(state, outcome, session_headers(&outcome.session_id, session_key), |_| {
+        json!({
+            "object": "hermes.session.chat.completion",
+            "session_id": outcome.session_id,
+            "message": {"role": "assistant", "content": outcome.text},
+            "usage": usage(&outcome.usage),
+        })
+    })
 }
 
 pub(crate) async fn chat_stream(

@@ -9,6 +9,7 @@ pub mod dotenv;
 mod model;
 pub mod registry;
 mod routes;
+pub mod telegram;
 mod value;
 pub mod yaml;
 
@@ -18,6 +19,7 @@ use std::fmt;
 pub use model::{ModelConfig, ProviderKind, ResolvedModel, missing_provider_help};
 pub use registry::{Kind, SETTINGS, Setting};
 pub use routes::ModelRoute;
+pub use telegram::{AllowBots, ReplyToMode, TelegramConfig};
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,6 +233,7 @@ pub struct Config {
     pub log_level: String,
     pub api_server: ApiServerConfig,
     pub gateway: GatewayConfig,
+    pub telegram: TelegramConfig,
 }
 
 /// The OpenAI-compatible API server.
@@ -269,6 +272,8 @@ impl std::fmt::Debug for ApiServerConfig {
 pub struct GatewayConfig {
     /// How long running turns may finish after SIGTERM/SIGINT.
     pub drain_timeout: std::time::Duration,
+    /// Largest inbound media file an adapter downloads (`gateway.max_inbound_media_bytes`).
+    pub max_inbound_media_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -332,7 +337,9 @@ impl Config {
             },
             gateway: GatewayConfig {
                 drain_timeout: std::time::Duration::from_secs(v.uint("gateway.drain_timeout_seconds")),
+                max_inbound_media_bytes: v.uint("gateway.max_inbound_media_bytes"),
             },
+            telegram: TelegramConfig::from_values(&v),
         }
     }
 }

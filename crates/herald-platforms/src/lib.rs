@@ -1,11 +1,12 @@
 //! Chat platform adapters.
 //!
 //! Each platform is one module implementing herald-core's adapter vocabulary, behind a
-//! cargo feature of its own, and listed in [`REGISTRY`]. Adapters land with their
-//! issues (Telegram first); until then the registry is honestly empty, and `herald
-//! doctor` reports that no chat platform is compiled in.
+//! cargo feature of its own, and listed in [`REGISTRY`].
 
 use herald_core::Platform;
+
+#[cfg(feature = "telegram")]
+pub mod telegram;
 
 /// A platform this build can connect to.
 #[derive(Debug, Clone, Copy)]
@@ -16,7 +17,10 @@ pub struct PlatformEntry {
 }
 
 /// Every platform compiled into this build.
-pub const REGISTRY: &[PlatformEntry] = &[];
+pub const REGISTRY: &[PlatformEntry] = &[
+    #[cfg(feature = "telegram")]
+    PlatformEntry { platform: || Platform::Telegram, enabled_by: "TELEGRAM_BOT_TOKEN" },
+];
 
 #[cfg(test)]
 mod tests {
@@ -27,5 +31,11 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(before, names.len());
+    }
+
+    #[cfg(feature = "telegram")]
+    #[test]
+    fn telegram_is_registered() {
+        assert!(super::REGISTRY.iter().any(|e| (e.platform)() == herald_core::Platform::Telegram));
     }
 }

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "sessions, messages and full-text search", sql: V1_SESSIONS_MESSAGES_SEARCH },
     Migration { version: 2, name: "session system prompts and stored API responses", sql: V2_API_SERVER },
     Migration { version: 3, name: "search indexed once per commit", sql: V3_SEARCH_PER_COMMIT },
+    Migration { version: 4, name: "gateway inbound log, outbox, adapter state and pairing", sql: V4_GATEWAY },
 ];
 
 /// The schema version this build writes.
@@ -227,6 +228,104 @@ WHEN old.id <= (SELECT last_id FROM search_progress) BEGIN
 END;
 "#;
 
+// The gateway's durable state.
+//
+// `inbound` is the durability point of every platform message: a row exists before the
+// adapter advances its cursor, and the unique index on the platform's message identity
+// makes a re-read copy a no-op. NULL accounts are compared as '' there, because a UNIQUE
+// constraint treats every NULL as distinct; the store refuses '' as an account name.
+// Finished rows are kept (they are what recognises a late duplicate); the partial index
+// keeps the startup scan for unfinished ones small regardless.
+//
+// `outbox` holds every send. `due_at` 0 means "as soon as possible". A row goes
+// pending -> in_flight (claimed, durable before the send) -> sent | pending (retry) |
+// failed; a row found in_flight at startup becomes `unknown` and is never sent again.
+//
+// The pairing tables hold exactly what Hermes's pairing files hold: salted SHA-256
+// hashes of codes (never the codes), approved users, the per-user request times and
+// the per-platform failure counter and lockout.
+const V4_GATEWAY: &str = r#"
+CREATE TABLE inbound (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform     TEXT NOT NULL,
+    account      TEXT,
+    dedup_key    TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'recorded' CHECK (state IN ('recorded', 'started', 'finished')),
+    session_id   TEXT,
+    started_at   INTEGER,
+    finished_at  INTEGER,
+    outcome      TEXT
+);
+
+CREATE UNIQUE INDEX inbound_identity ON inbound(platform, coalesce(account, ''), dedup_key);
+CREATE INDEX inbound_unfinished ON inbound(platform, id) WHERE state != 'finished';
+CREATE INDEX inbound_by_finished ON inbound(finished_at) WHERE state = 'finished';
+
+CREATE TABLE outbox (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform            TEXT NOT NULL,
+    account             TEXT,
+    session_id          TEXT,
+    target_json         TEXT NOT NULL,
+    op_json             TEXT NOT NULL,
+    state               TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending', 'in_flight', 'sent', 'failed', 'unknown')),
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    due_at              INTEGER NOT NULL DEFAULT 0,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL,
+    last_error          TEXT,
+    platform_message_id TEXT
+);
+
+CREATE INDEX outbox_pending ON outbox(platform, account, due_at) WHERE state = 'pending';
+CREATE INDEX outbox_in_flight ON outbox(platform, account) WHERE state = 'in_flight';
+CREATE INDEX outbox_by_updated ON outbox(updated_at) WHERE state IN ('sent', 'failed', 'unknown');
+
+CREATE TABLE adapter_state (
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+
+CREATE TABLE pairing_pending (
+    entry_id   TEXT PRIMARY KEY NOT NULL,
+    platform   TEXT NOT NULL,
+    code_hash  TEXT NOT NULL,
+    salt       TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    user_name  TEXT,
+    created_at INTEGER NOT NULL
+);
+
+CREATE INDEX pairing_pending_by_platform ON pairing_pending(platform, created_at);
+
+CREATE TABLE pairing_approved (
+    platform    TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    user_name   TEXT,
+    approved_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE pairing_requests (
+    platform     TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    PRIMARY KEY (platform, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE pairing_lockouts (
+    platform     TEXT PRIMARY KEY NOT NULL,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"#;
+
 /// The schema version recorded in the file header.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
     let raw: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -377,5 +476,27 @@ mod tests {
             conn.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), [])
                 .expect("integrity-check");
         }
+    }
+
+    #[test]
+    fn version_four_upgrades_a_version_three_database_and_dedups_null_accounts() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        for migration in &MIGRATIONS[..3] {
+            conn.execute_batch(migration.sql).expect("older schema");
+            conn.pragma_update(None, "user_version", migration.version).expect("set version");
+        }
+        conn.execute("INSERT INTO sessions(id, platform, created_at, updated_at) VALUES ('old', 'local', 0, 0)", [])
+            .expect("seed");
+
+        apply(&mut conn, ":memory:").expect("upgrade");
+        assert_eq!(user_version(&conn).expect("version"), 4);
+        let insert = "INSERT INTO inbound(platform, account, dedup_key, payload_json, received_at) \
+                      VALUES ('telegram', ?1, '99:1', '{}', 0)";
+        conn.execute(insert, [None::<&str>]).expect("first");
+        // Two NULL accounts are the same account, or every redelivery would be new.
+        conn.execute(insert, [None::<&str>]).expect_err("same identity with no account");
+        conn.execute(insert, [Some("bot2")]).expect("another account is another identity");
+        let sessions: i64 = conn.query_row("SELECT count(*) FROM sessions", [], |row| row.get(0)).expect("count");
+        assert_eq!(sessions, 1);
     }
 }

@@ -3,9 +3,11 @@
 //! SQLite is the default backend ([`SqliteStore`]); the trait exists so that a
 //! PostgreSQL backend can follow without touching callers.
 
+mod gateway_types;
 mod sqlite;
 mod types;
 
+pub use gateway_types::*;
 pub use sqlite::{SqliteOptions, SqliteStore, WriterStats};
 pub use types::*;
 
@@ -89,6 +91,129 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::InvalidInput`]; any other text, FTS5 syntax included, is searched
     /// for literally.
     async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
+
+    // ----- The gateway's inbound log -----
+
+    /// Records a platform message: the durability point, before the adapter advances
+    /// its cursor. A message with the same (platform, account, dedup_key) as one
+    /// already recorded is `duplicate: true`, carries the first row's id, and changes
+    /// nothing. Empty platform or dedup key, an empty account name, or a payload that
+    /// is not JSON is [`StoreError::InvalidInput`].
+    async fn record_inbound(&self, new: NewInbound) -> Result<InboundRecorded, StoreError>;
+
+    /// The messages of `platform` recorded but not finished (state `recorded` or
+    /// `started`), oldest first: what a restart must still handle.
+    async fn pending_inbound(&self, platform: &str) -> Result<Vec<InboundRow>, StoreError>;
+
+    /// The inbound message `id`, if any.
+    async fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError>;
+
+    /// The turn for message `id` began and the user's message is in the transcript of
+    /// `session_id`. Starting it again (a resume) moves it to `session_id`; starting a
+    /// finished message is [`StoreError::InvalidInput`], an unknown one
+    /// [`StoreError::InboundNotFound`].
+    async fn start_inbound(&self, id: i64, session_id: &str) -> Result<(), StoreError>;
+
+    /// Message `id` is done, with `outcome` (`answered`, `dropped`, ...). Finishing it
+    /// again keeps the first outcome.
+    async fn finish_inbound(&self, id: i64, outcome: &str) -> Result<(), StoreError>;
+
+    /// Deletes finished inbound messages finished before `before`, and outbox rows that
+    /// reached a final state (sent, failed, unknown) before it. A pruned message is no
+    /// longer recognised as a duplicate, so `before` must lie well past any window in
+    /// which a platform could deliver it again.
+    async fn prune_gateway_log(&self, before: TimestampMs) -> Result<GatewayPruned, StoreError>;
+
+    // ----- The outbox -----
+
+    /// Queues `items` (ids returned in order) and, when `finish_inbound` is given,
+    /// finishes that inbound message with that outcome, in one transaction: "answer
+    /// queued" and "message done" commit together or not at all. An invalid item, or an
+    /// unknown inbound id, queues nothing.
+    async fn enqueue_outbound(
+        &self,
+        items: Vec<NewOutbound>,
+        finish_inbound: Option<(i64, String)>,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// At most `limit` pending sends of one platform account that are due at `now`,
+    /// in the order they were queued.
+    async fn due_outbound(
+        &self,
+        platform: &str,
+        account: Option<&str>,
+        now: TimestampMs,
+        limit: u32,
+    ) -> Result<Vec<OutboundRow>, StoreError>;
+
+    /// The outbox row `id`, if any.
+    async fn outbound(&self, id: i64) -> Result<Option<OutboundRow>, StoreError>;
+
+    /// Claims pending send `id` before sending it: `in_flight`, attempts + 1, durable
+    /// when this resolves. `None` when the row is not pending (already claimed or done);
+    /// an unknown id is [`StoreError::OutboundNotFound`].
+    async fn claim_outbound(&self, id: i64) -> Result<Option<OutboundRow>, StoreError>;
+
+    /// The claimed send `id` reached the platform, which gave it `platform_message_id`.
+    /// A row not in flight is [`StoreError::WrongOutboundState`].
+    async fn complete_outbound(&self, id: i64, platform_message_id: Option<&str>) -> Result<(), StoreError>;
+
+    /// The claimed send `id` failed for now and is due again at `at`.
+    async fn retry_outbound(&self, id: i64, error: &str, at: TimestampMs) -> Result<(), StoreError>;
+
+    /// Gives up on send `id` (pending or in flight) for good.
+    async fn fail_outbound(&self, id: i64, error: &str) -> Result<(), StoreError>;
+
+    /// At startup, before sending anything: sends of this platform account left
+    /// `in_flight` by a crash become `unknown` and are never sent again (at most once:
+    /// a reply that may have arrived is not risked twice). Returns them.
+    async fn abandon_in_flight(&self, platform: &str, account: Option<&str>) -> Result<Vec<OutboundRow>, StoreError>;
+
+    // ----- Adapter state -----
+
+    /// The value under `key` in `namespace` (the gateway's per platform account).
+    async fn state_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Stores `value` under `key` in `namespace`, replacing the previous value.
+    async fn state_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // ----- Pairing (Hermes's `gateway/pairing.py`, reference §4.3) -----
+
+    /// An unknown user of `platform` asks for a pairing code at `now`. See
+    /// [`PairingRequest`] for the answers; only the code's salted hash is stored.
+    async fn pairing_request(
+        &self,
+        platform: &str,
+        user_id: &str,
+        user_name: Option<&str>,
+        now: TimestampMs,
+    ) -> Result<PairingRequest, StoreError>;
+
+    /// Approves `code` (case and surrounding whitespace ignored) on `platform` at `now`
+    /// and returns the user it was issued to. `None` when no live code matches (which
+    /// counts towards the lockout: 5 in a row lock the platform for an hour) or while
+    /// the platform is locked out ([`Store::pairing_is_locked_out`] tells which).
+    async fn pairing_approve(
+        &self,
+        platform: &str,
+        code: &str,
+        now: TimestampMs,
+    ) -> Result<Option<ApprovedUser>, StoreError>;
+
+    /// Whether approvals on `platform` are refused at `now` after too many wrong codes.
+    async fn pairing_is_locked_out(&self, platform: &str, now: TimestampMs) -> Result<bool, StoreError>;
+
+    /// Whether `user_id` was approved on `platform` (and not revoked).
+    async fn pairing_is_approved(&self, platform: &str, user_id: &str) -> Result<bool, StoreError>;
+
+    /// The live codes at `now` (never the codes themselves) and the approved users.
+    async fn pairing_list(&self, now: TimestampMs) -> Result<PairingList, StoreError>;
+
+    /// Removes an approved user; `false` when there was none.
+    async fn pairing_revoke(&self, platform: &str, user_id: &str) -> Result<bool, StoreError>;
+
+    /// Deletes every pending code on every platform; returns how many there were.
+    async fn pairing_clear_pending(&self) -> Result<u64, StoreError>;
 }
 
 /// Whether `id` may be used as a session id: not empty, at most [`MAX_SESSION_ID_LEN`]

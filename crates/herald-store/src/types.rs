@@ -214,6 +214,12 @@ pub enum StoreError {
     SessionNotFound(String),
     #[error("a session with id `{0}` already exists")]
     SessionExists(String),
+    #[error("no inbound message with id {0}")]
+    InboundNotFound(i64),
+    #[error("no outbound message with id {0}")]
+    OutboundNotFound(i64),
+    #[error("outbound message {id} is {found}, so it cannot be {action}")]
+    WrongOutboundState { id: i64, found: crate::OutboundState, action: &'static str },
     #[error("invalid input: {0}")]
     InvalidInput(String),
     #[error("database error: {0}")]

@@ -1,9 +1,13 @@
 //! The SQLite backend: one writer thread that commits in batches, a pool of WAL
 //! readers, and FTS5 indexes for search.
 
+mod adapter_state;
 mod checkpoint;
+mod inbound;
 mod migrations;
 mod open;
+mod outbox;
+mod pairing;
 mod read;
 mod responses;
 mod rows;
@@ -22,8 +26,9 @@ use self::checkpoint::Checkpointer;
 use self::read::ReadPool;
 use self::writer::Writer;
 use crate::{
-    NewMessage, NewSession, OpenedTurn, SearchHit, SearchQuery, SessionList, SessionListQuery, SessionPatch,
-    SessionRecord, Store, StoreError, StoredMessage,
+    ApprovedUser, GatewayPruned, InboundRecorded, InboundRow, NewInbound, NewMessage, NewOutbound, NewSession,
+    OpenedTurn, OutboundRow, PairingList, PairingRequest, SearchHit, SearchQuery, SessionList, SessionListQuery,
+    SessionPatch, SessionRecord, Store, StoreError, StoredMessage, TimestampMs,
 };
 
 /// Tuning for [`SqliteStore::open_with`]. The defaults suit a gateway on a small machine.
@@ -259,5 +264,140 @@ impl Store for SqliteStore {
         // Refused before taking a connection: empty text is the caller's mistake.
         search::validated_text(&query)?;
         self.readers.read(move |conn| search::search(conn, &query)).await
+    }
+
+    async fn record_inbound(&self, new: NewInbound) -> Result<InboundRecorded, StoreError> {
+        self.writer.submit(move |conn| inbound::record_inbound(conn, &new)).await
+    }
+
+    async fn pending_inbound(&self, platform: &str) -> Result<Vec<InboundRow>, StoreError> {
+        let platform = platform.to_owned();
+        self.readers.read(move |conn| inbound::pending_inbound(conn, &platform)).await
+    }
+
+    async fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError> {
+        self.readers.read(move |conn| inbound::inbound(conn, id)).await
+    }
+
+    async fn start_inbound(&self, id: i64, session_id: &str) -> Result<(), StoreError> {
+        let session_id = session_id.to_owned();
+        self.writer.submit(move |conn| inbound::start_inbound(conn, id, &session_id)).await
+    }
+
+    async fn finish_inbound(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
+        let outcome = outcome.to_owned();
+        self.writer.submit(move |conn| inbound::finish_inbound(conn, id, &outcome)).await
+    }
+
+    async fn prune_gateway_log(&self, before: TimestampMs) -> Result<GatewayPruned, StoreError> {
+        self.writer
+            .submit(move |conn| {
+                Ok(GatewayPruned {
+                    inbound: inbound::prune_finished(conn, before)?,
+                    outbound: outbox::prune_done(conn, before)?,
+                })
+            })
+            .await
+    }
+
+    async fn enqueue_outbound(
+        &self,
+        items: Vec<NewOutbound>,
+        finish_inbound: Option<(i64, String)>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.writer.submit(move |conn| outbox::enqueue_outbound(conn, &items, finish_inbound.as_ref())).await
+    }
+
+    async fn due_outbound(
+        &self,
+        platform: &str,
+        account: Option<&str>,
+        now: TimestampMs,
+        limit: u32,
+    ) -> Result<Vec<OutboundRow>, StoreError> {
+        let (platform, account) = (platform.to_owned(), account.map(str::to_owned));
+        self.readers.read(move |conn| outbox::due_outbound(conn, &platform, account.as_deref(), now, limit)).await
+    }
+
+    async fn outbound(&self, id: i64) -> Result<Option<OutboundRow>, StoreError> {
+        self.readers.read(move |conn| outbox::outbound(conn, id)).await
+    }
+
+    async fn claim_outbound(&self, id: i64) -> Result<Option<OutboundRow>, StoreError> {
+        self.writer.submit(move |conn| outbox::claim_outbound(conn, id)).await
+    }
+
+    async fn complete_outbound(&self, id: i64, platform_message_id: Option<&str>) -> Result<(), StoreError> {
+        let platform_message_id = platform_message_id.map(str::to_owned);
+        self.writer.submit(move |conn| outbox::complete_outbound(conn, id, platform_message_id.as_deref())).await
+    }
+
+    async fn retry_outbound(&self, id: i64, error: &str, at: TimestampMs) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.writer.submit(move |conn| outbox::retry_outbound(conn, id, &error, at)).await
+    }
+
+    async fn fail_outbound(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.writer.submit(move |conn| outbox::fail_outbound(conn, id, &error)).await
+    }
+
+    async fn abandon_in_flight(&self, platform: &str, account: Option<&str>) -> Result<Vec<OutboundRow>, StoreError> {
+        let (platform, account) = (platform.to_owned(), account.map(str::to_owned));
+        self.writer.submit(move |conn| outbox::abandon_in_flight(conn, &platform, account.as_deref())).await
+    }
+
+    async fn state_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let (namespace, key) = (namespace.to_owned(), key.to_owned());
+        self.readers.read(move |conn| adapter_state::state_get(conn, &namespace, &key)).await
+    }
+
+    async fn state_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        let (namespace, key, value) = (namespace.to_owned(), key.to_owned(), value.to_owned());
+        self.writer.submit(move |conn| adapter_state::state_put(conn, &namespace, &key, &value)).await
+    }
+
+    async fn pairing_request(
+        &self,
+        platform: &str,
+        user_id: &str,
+        user_name: Option<&str>,
+        now: TimestampMs,
+    ) -> Result<PairingRequest, StoreError> {
+        let (platform, user_id, user_name) = (platform.to_owned(), user_id.to_owned(), user_name.map(str::to_owned));
+        self.writer.submit(move |conn| pairing::request(conn, &platform, &user_id, user_name.as_deref(), now)).await
+    }
+
+    async fn pairing_approve(
+        &self,
+        platform: &str,
+        code: &str,
+        now: TimestampMs,
+    ) -> Result<Option<ApprovedUser>, StoreError> {
+        let (platform, code) = (platform.to_owned(), code.to_owned());
+        self.writer.submit(move |conn| pairing::approve(conn, &platform, &code, now)).await
+    }
+
+    async fn pairing_is_locked_out(&self, platform: &str, now: TimestampMs) -> Result<bool, StoreError> {
+        let platform = platform.to_owned();
+        self.readers.read(move |conn| pairing::is_locked_out(conn, &platform, now)).await
+    }
+
+    async fn pairing_is_approved(&self, platform: &str, user_id: &str) -> Result<bool, StoreError> {
+        let (platform, user_id) = (platform.to_owned(), user_id.to_owned());
+        self.readers.read(move |conn| pairing::is_approved(conn, &platform, &user_id)).await
+    }
+
+    async fn pairing_list(&self, now: TimestampMs) -> Result<PairingList, StoreError> {
+        self.readers.read(move |conn| pairing::list(conn, now)).await
+    }
+
+    async fn pairing_revoke(&self, platform: &str, user_id: &str) -> Result<bool, StoreError> {
+        let (platform, user_id) = (platform.to_owned(), user_id.to_owned());
+        self.writer.submit(move |conn| pairing::revoke(conn, &platform, &user_id)).await
+    }
+
+    async fn pairing_clear_pending(&self) -> Result<u64, StoreError> {
+        self.writer.submit(pairing::clear_pending).await
     }
 }

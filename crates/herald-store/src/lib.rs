@@ -3,10 +3,12 @@
 //! SQLite is the default backend ([`SqliteStore`]); the trait exists so that a
 //! PostgreSQL backend can follow without touching callers.
 
+mod adapter_state;
 mod gateway_types;
 mod sqlite;
 mod types;
 
+pub use adapter_state::{StoreAdapterState, namespace as adapter_state_namespace};
 pub use gateway_types::*;
 pub use sqlite::{SqliteOptions, SqliteStore, WriterStats};
 pub use types::*;
@@ -117,6 +119,18 @@ pub trait Store: Send + Sync + 'static {
     /// Message `id` is done, with `outcome` (`answered`, `dropped`, ...). Finishing it
     /// again keeps the first outcome.
     async fn finish_inbound(&self, id: i64, outcome: &str) -> Result<(), StoreError>;
+
+    /// [`Store::open_turn`] and [`Store::start_inbound`]`(inbound_id, session.id)` in
+    /// one write: the user's message enters the transcript exactly when its inbound
+    /// row becomes `started`, so a crash cannot leave it in the transcript while the
+    /// row still says `recorded` (which a resume would append a second time). An
+    /// unknown or finished inbound message fails the whole write.
+    async fn open_inbound_turn(
+        &self,
+        inbound_id: i64,
+        session: NewSession,
+        messages: Vec<NewMessage>,
+    ) -> Result<OpenedTurn, StoreError>;
 
     /// Deletes finished inbound messages finished before `before`, and outbox rows that
     /// reached a final state (sent, failed, unknown) before it. A pruned message is no

@@ -5,12 +5,14 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use common::temp_store;
+use herald_core::{AdapterState, Message};
 use herald_store::{
-    InboundState, NewInbound, NewOutbound, OutboundState, PAIRING_ALPHABET, PAIRING_CODE_LENGTH,
+    InboundState, NewInbound, NewOutbound, NewSession, OutboundState, PAIRING_ALPHABET, PAIRING_CODE_LENGTH,
     PAIRING_CODE_TTL_SECONDS, PAIRING_LOCKOUT_SECONDS, PAIRING_MAX_FAILED_ATTEMPTS, PAIRING_MAX_PENDING_PER_PLATFORM,
-    PAIRING_RATE_LIMIT_SECONDS, PairingRequest, SqliteStore, Store, StoreError,
+    PAIRING_RATE_LIMIT_SECONDS, PairingRequest, SqliteStore, Store, StoreAdapterState, StoreError,
 };
 use sha2::{Digest, Sha256};
 
@@ -109,6 +111,34 @@ async fn bad_inbound_input_is_refused() {
     assert!(matches!(store.start_inbound(42, "s").await, Err(StoreError::InboundNotFound(42))));
     assert!(matches!(store.finish_inbound(42, "answered").await, Err(StoreError::InboundNotFound(42))));
     assert!(store.pending_inbound("telegram").await.expect("pending").is_empty());
+}
+
+#[tokio::test]
+async fn the_user_s_message_enters_the_transcript_in_the_same_write_that_starts_the_message() {
+    let (_dir, store) = temp_store();
+    let id = store.record_inbound(inbound("99:1", None)).await.expect("record").id;
+    let session = |id: &str| NewSession {
+        id: Some(id.to_owned()),
+        key: Some("agent:main:telegram:dm:99".into()),
+        platform: "telegram".into(),
+        ..NewSession::default()
+    };
+    let opened =
+        store.open_inbound_turn(id, session("s-1"), vec![Message::user("hello").into()]).await.expect("open turn");
+    assert!(opened.created);
+    assert_eq!(opened.message_ids.len(), 1);
+    let row = store.inbound(id).await.expect("read").expect("row");
+    assert_eq!((row.state, row.session_id.as_deref()), (InboundState::Started, Some("s-1")));
+    assert_eq!(store.messages("s-1").await.expect("messages").len(), 1);
+
+    // Without a recordable start, neither the session nor the message is written.
+    let err = store.open_inbound_turn(9_999, session("s-2"), vec![Message::user("lost").into()]).await;
+    assert!(matches!(err, Err(StoreError::InboundNotFound(9_999))), "{err:?}");
+    assert_eq!(store.session("s-2").await.expect("read"), None);
+    store.finish_inbound(id, "answered").await.expect("finish");
+    let err = store.open_inbound_turn(id, session("s-1"), vec![Message::user("again").into()]).await;
+    assert!(matches!(err, Err(StoreError::InvalidInput(_))), "{err:?}");
+    assert_eq!(store.messages("s-1").await.expect("messages").len(), 1);
 }
 
 // ----- Outbox -----
@@ -247,6 +277,21 @@ async fn adapter_state_is_kept_across_restarts() {
     assert_eq!(store.state_get("telegram", "update_offset").await.expect("get").as_deref(), Some("101"));
     assert_eq!(store.state_get("weixin:acct", "context_token:u1").await.expect("get").as_deref(), Some("tok"));
     assert_eq!(store.state_get("weixin:acct", "update_offset").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn an_adapter_sees_only_its_own_account_s_state() {
+    let (_dir, store) = temp_store();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let only = StoreAdapterState::new(store.clone(), "telegram", None);
+    let second = StoreAdapterState::new(store.clone(), "telegram", Some("bot2"));
+    only.put("update_offset", "7").await.expect("put");
+    second.put("update_offset", "9").await.expect("put");
+    assert_eq!(only.get("update_offset").await.expect("get").as_deref(), Some("7"));
+    assert_eq!(second.get("update_offset").await.expect("get").as_deref(), Some("9"));
+    assert_eq!(second.namespace(), "telegram:bot2");
+    assert_eq!(store.state_get("telegram", "update_offset").await.expect("get").as_deref(), Some("7"));
+    assert!(only.put("", "x").await.is_err());
 }
 
 // ----- Pairing -----

@@ -289,6 +289,24 @@ impl Store for SqliteStore {
         self.writer.submit(move |conn| inbound::finish_inbound(conn, id, &outcome)).await
     }
 
+    async fn open_inbound_turn(
+        &self,
+        inbound_id: i64,
+        session: NewSession,
+        messages: Vec<NewMessage>,
+    ) -> Result<OpenedTurn, StoreError> {
+        if let Some(id) = &session.id {
+            crate::check_session_id(id)?;
+        }
+        self.writer
+            .submit(move |conn| {
+                let opened = write_ops::open_turn(conn, &session, &messages)?;
+                inbound::start_inbound(conn, inbound_id, &opened.session.id)?;
+                Ok(opened)
+            })
+            .await
+    }
+
     async fn prune_gateway_log(&self, before: TimestampMs) -> Result<GatewayPruned, StoreError> {
         self.writer
             .submit(move |conn| {

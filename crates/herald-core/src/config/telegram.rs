@@ -167,11 +167,11 @@ impl TelegramConfig {
     pub fn usable_token(&self) -> Result<&str, String> {
         match self.bot_token.as_deref() {
             None => Err("TELEGRAM_BOT_TOKEN is not set".into()),
-            Some(t) if !has_usable_secret(t, 4) => Err(
-                "TELEGRAM_BOT_TOKEN looks like a placeholder (shorter than 4 characters or a sample value); \
+            Some(t) if !has_usable_secret(t, 4) => {
+                Err("TELEGRAM_BOT_TOKEN looks like a placeholder (shorter than 4 characters or a sample value); \
                  set the token @BotFather gave you"
-                    .into(),
-            ),
+                    .into())
+            }
             Some(t) => Ok(t),
         }
     }

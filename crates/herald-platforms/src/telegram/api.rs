@@ -252,28 +252,55 @@ mod tests {
     #[test]
     fn send_errors_map_as_the_delivery_stage_expects() {
         let cases = [
-            (429, r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
-             SendError::RateLimited { retry_after: Duration::from_secs(7) }),
-            (400, r#"{"ok":false,"error_code":400,"description":"Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message"}"#,
-             SendError::NotModified),
-            (400, r#"{"ok":false,"error_code":400,"description":"Bad Request: message to edit not found"}"#,
-             SendError::MessageGone("Bad Request: message to edit not found".into())),
-            (400, r#"{"ok":false,"error_code":400,"description":"Bad Request: message can't be edited"}"#,
-             SendError::MessageGone("Bad Request: message can't be edited".into())),
-            (400, r#"{"ok":false,"error_code":400,"description":"Bad Request: message is too long"}"#,
-             SendError::TooLong("Bad Request: message is too long".into())),
-            (403, r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#,
-             SendError::Permanent("403: Forbidden: bot was blocked by the user".into())),
-            (400, r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
-             SendError::Permanent("400: Bad Request: chat not found".into())),
-            (502, r#"{"ok":false,"error_code":502,"description":"Bad Gateway"}"#,
-             SendError::Transient("502: Bad Gateway".into())),
+            (
+                429,
+                r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
+                SendError::RateLimited { retry_after: Duration::from_secs(7) },
+            ),
+            (
+                400,
+                r#"{"ok":false,"error_code":400,"description":"Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message"}"#,
+                SendError::NotModified,
+            ),
+            (
+                400,
+                r#"{"ok":false,"error_code":400,"description":"Bad Request: message to edit not found"}"#,
+                SendError::MessageGone("Bad Request: message to edit not found".into()),
+            ),
+            (
+                400,
+                r#"{"ok":false,"error_code":400,"description":"Bad Request: message can't be edited"}"#,
+                SendError::MessageGone("Bad Request: message can't be edited".into()),
+            ),
+            (
+                400,
+                r#"{"ok":false,"error_code":400,"description":"Bad Request: message is too long"}"#,
+                SendError::TooLong("Bad Request: message is too long".into()),
+            ),
+            (
+                403,
+                r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#,
+                SendError::Permanent("403: Forbidden: bot was blocked by the user".into()),
+            ),
+            (
+                400,
+                r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#,
+                SendError::Permanent("400: Bad Request: chat not found".into()),
+            ),
+            (
+                502,
+                r#"{"ok":false,"error_code":502,"description":"Bad Gateway"}"#,
+                SendError::Transient("502: Bad Gateway".into()),
+            ),
         ];
         for (status, body, expected) in cases {
             assert_eq!(err(status, body).to_send_error(), expected, "{body}");
         }
         assert!(matches!(err(503, "<html>busy</html>").to_send_error(), SendError::Transient(_)));
-        assert!(matches!(err(401, r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#).to_send_error(), SendError::Permanent(_)));
+        assert!(matches!(
+            err(401, r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#).to_send_error(),
+            SendError::Permanent(_)
+        ));
         assert_eq!(
             err(429, r#"{"ok":false,"error_code":429,"description":"Too Many Requests"}"#).to_send_error(),
             SendError::RateLimited { retry_after: Duration::from_secs(1) }
@@ -282,14 +309,20 @@ mod tests {
 
     #[test]
     fn parse_errors_are_recognised() {
-        let e = err(400, r#"{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'"}"#);
+        let e = err(
+            400,
+            r#"{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'"}"#,
+        );
         assert!(e.is_parse_error());
         assert!(!err(400, r#"{"ok":false,"description":"Bad Request: chat not found"}"#).is_parse_error());
     }
 
     #[test]
     fn listener_errors_name_the_cause() {
-        let e = err(409, r#"{"ok":false,"error_code":409,"description":"Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}"#);
+        let e = err(
+            409,
+            r#"{"ok":false,"error_code":409,"description":"Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}"#,
+        );
         match e.to_adapter_error() {
             AdapterError::Fatal(m) => {
                 assert!(m.contains("409 Conflict"), "{m}");

@@ -9,7 +9,8 @@
 //! by the caller, which resends the original text as plain text.
 
 /// Characters MarkdownV2 requires escaped in ordinary text.
-const SPECIAL: &[char] = &['_', '*', '[', ']', '(', ')', '~', '`', '>', '#', '+', '-', '=', '|', '{', '}', '.', '!', '\\'];
+const SPECIAL: &[char] =
+    &['_', '*', '[', ']', '(', ')', '~', '`', '>', '#', '+', '-', '=', '|', '{', '}', '.', '!', '\\'];
 
 /// Escapes ordinary text.
 pub fn escape(text: &str) -> String {
@@ -60,7 +61,8 @@ pub fn to_markdown_v2(markdown: &str) -> String {
         let trimmed = line.trim_start();
         if let Some(fence_rest) = trimmed.strip_prefix("```") {
             // A fenced block: collect until the closing fence (or the end).
-            let lang: String = fence_rest.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || "+-_#.".contains(*c)).collect();
+            let lang: String =
+                fence_rest.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || "+-_#.".contains(*c)).collect();
             let mut body = Vec::new();
             let mut closed = false;
             for inner in lines.by_ref() {

@@ -152,7 +152,9 @@ async fn stream_to(resp: reqwest::Response, path: &PathBuf, max_bytes: u64) -> R
                 "the file grew past the limit of {max_bytes} bytes while downloading (gateway.max_inbound_media_bytes)"
             )));
         }
-        out.write_all(&chunk).await.map_err(|e| MediaError::Transient(format!("cannot write {}: {e}", path.display())))?;
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| MediaError::Transient(format!("cannot write {}: {e}", path.display())))?;
     }
     out.flush().await.map_err(|e| MediaError::Transient(format!("cannot write {}: {e}", path.display())))?;
     out.sync_all().await.map_err(|e| MediaError::Transient(format!("cannot write {}: {e}", path.display())))?;

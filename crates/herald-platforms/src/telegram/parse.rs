@@ -144,7 +144,11 @@ pub fn parse_update_bytes(
 }
 
 /// Parses one update already read as JSON (an element of `getUpdates`' result).
-pub fn parse_update(value: serde_json::Value, bot: &BotIdentity, gate: &Gate) -> Result<Result<Parsed, Skip>, Malformed> {
+pub fn parse_update(
+    value: serde_json::Value,
+    bot: &BotIdentity,
+    gate: &Gate,
+) -> Result<Result<Parsed, Skip>, Malformed> {
     let update: Update = serde_json::from_value(value)?;
     Ok(normalise(update, bot, gate))
 }
@@ -260,7 +264,9 @@ fn normalise(update: Update, bot: &BotIdentity, gate: &Gate) -> Result<Parsed, S
 /// in a forum topic carries that as `reply_to_message`).
 fn implicit_reply_filtered(msg: &Message) -> Option<&Message> {
     let r = msg.reply_to_message.as_deref()?;
-    if r.forum_topic_created.is_some() || (msg.is_topic_message == Some(true) && Some(r.message_id) == msg.message_thread_id) {
+    if r.forum_topic_created.is_some()
+        || (msg.is_topic_message == Some(true) && Some(r.message_id) == msg.message_thread_id)
+    {
         return None;
     }
     Some(r)

@@ -105,7 +105,8 @@ pub async fn send(api: &Api, target: &Target, op: &OutboundOp) -> Result<Sent, S
             Ok(Sent { message_id: Some(id), fell_back_to_plain: fell_back })
         }
         OutboundOp::Delete { message_id } => {
-            let body = json!({"chat_id": chat_id_value(&target.chat_id), "message_id": id_value(message_id, "message id")?});
+            let body =
+                json!({"chat_id": chat_id_value(&target.chat_id), "message_id": id_value(message_id, "message id")?});
             api.call::<bool>("deleteMessage", &body, CALL_TIMEOUT).await.map_err(|e| e.to_send_error())?;
             Ok(Sent { message_id: Some(message_id.clone()), fell_back_to_plain: false })
         }
@@ -189,8 +190,11 @@ mod tests {
     #[test]
     fn threads_and_replies_go_into_every_send() {
         let f = base_fields(&target(Some("5"), Some("42")), true).unwrap();
-        assert_eq!(Value::Object(f), json!({"chat_id": -100123, "message_thread_id": 5,
-            "reply_parameters": {"message_id": 42, "allow_sending_without_reply": true}}));
+        assert_eq!(
+            Value::Object(f),
+            json!({"chat_id": -100123, "message_thread_id": 5,
+            "reply_parameters": {"message_id": 42, "allow_sending_without_reply": true}})
+        );
         let f = base_fields(&target(Some("1"), None), true).unwrap();
         assert_eq!(Value::Object(f), json!({"chat_id": -100123}), "the General topic is sent without a thread id");
         let f = base_fields(&target(Some("5"), Some("42")), false).unwrap();

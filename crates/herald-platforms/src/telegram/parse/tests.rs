@@ -94,7 +94,8 @@ fn missing_required_fields_are_malformed_not_panics() {
 #[test]
 fn other_updates_and_service_messages_are_skipped() {
     let g = gate(false);
-    let edited = json!({"update_id": 3, "edited_message": {"message_id": 1, "date": 1, "chat": {"id": 1, "type": "private"}}});
+    let edited =
+        json!({"update_id": 3, "edited_message": {"message_id": 1, "date": 1, "chat": {"id": 1, "type": "private"}}});
     assert_eq!(parse(edited, &g), Err(Skip::NotAMessage));
     let joined = json!({"update_id": 4, "message": {"message_id": 1, "date": 1, "chat": {"id": -1, "type": "group"},
         "new_chat_members": [{"id": 9, "is_bot": false, "first_name": "B"}]}});
@@ -106,7 +107,8 @@ fn other_updates_and_service_messages_are_skipped() {
 #[test]
 fn commands_for_this_bot_lose_the_suffix_and_others_are_dropped() {
     let g = gate(false);
-    let v = group_text("group", "/new@Herald_Bot my topic", json!([{"type": "bot_command", "offset": 0, "length": 15}]));
+    let v =
+        group_text("group", "/new@Herald_Bot my topic", json!([{"type": "bot_command", "offset": 0, "length": 15}]));
     assert_eq!(parse(v, &g).unwrap().inbound.text, "/new my topic");
     let v = group_text("group", "/new@other_bot", json!([{"type": "bot_command", "offset": 0, "length": 14}]));
     assert_eq!(parse(v, &g), Err(Skip::OtherBotCommand));
@@ -122,10 +124,15 @@ fn mention_only_groups_need_an_address() {
     let g = gate(true);
     assert_eq!(parse(group_text("group", "just chatting", json!([])), &g), Err(Skip::NotAddressed));
     // Entity mention, with an astral character before it (UTF-16 offsets).
-    let v = group_text("supergroup", "😀 @herald_bot what time is it", json!([{"type": "mention", "offset": 3, "length": 11}]));
+    let v = group_text(
+        "supergroup",
+        "😀 @herald_bot what time is it",
+        json!([{"type": "mention", "offset": 3, "length": 11}]),
+    );
     assert_eq!(parse(v, &g).unwrap().inbound.text, "😀 @herald_bot what time is it");
     // Leading mention is removed.
-    let v = group_text("group", "@herald_bot, what time is it", json!([{"type": "mention", "offset": 0, "length": 11}]));
+    let v =
+        group_text("group", "@herald_bot, what time is it", json!([{"type": "mention", "offset": 0, "length": 11}]));
     let p = parse(v, &g).unwrap();
     assert_eq!(p.inbound.text, "what time is it");
     assert_eq!(p.inbound.source.chat_type, ChatType::Group);

@@ -6,7 +6,11 @@
 //!
 //! [`telegram`]: a fake Telegram Bot API server enforcing Telegram's rules, with a
 //! control interface (in process and over HTTP, `herald-testkit-telegram`).
+//!
+//! [`conformance`]: the adapter conformance suite every adapter runs against its
+//! platform's fake server.
 
+pub mod conformance;
 pub mod llm;
 pub mod telegram;
 

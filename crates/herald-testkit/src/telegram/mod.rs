@@ -33,7 +33,7 @@
 //! The control interface is this handle and, for other processes, [`control`].
 
 pub mod control;
-// mod harness;
+mod harness;
 mod inject;
 pub mod markdown;
 mod methods;
@@ -50,7 +50,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
-// pub use harness::TelegramHarness;
+pub use harness::TelegramHarness;
 pub use inject::auto_entities;
 pub use markdown::Entity;
 pub use methods::{MAX_CAPTION_LEN, MAX_TEXT_LEN};

@@ -117,6 +117,11 @@ impl View<'_> {
         self.state.updates.len()
     }
 
+    /// `getUpdates` calls being answered now (long polls waiting for news).
+    pub fn waiting_polls(&self) -> usize {
+        self.state.waiting_polls
+    }
+
     pub fn drafts(&self, chat_id: i64) -> Vec<Draft> {
         self.state.chats.get(&chat_id).map(|c| c.drafts.clone()).unwrap_or_default()
     }

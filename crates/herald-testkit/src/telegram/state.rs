@@ -63,6 +63,8 @@ pub struct State {
     /// Bumped by every `getUpdates`; an older long poll that sees a newer generation
     /// answers 409, as Telegram ends a poll superseded by another.
     pub poll_generation: u64,
+    /// `getUpdates` calls waiting for news now.
+    pub waiting_polls: usize,
     pub webhook: Option<WebhookInfo>,
     pub chats: BTreeMap<i64, Chat>,
     pub files: HashMap<String, StoredFile>,

@@ -258,7 +258,7 @@ impl Fault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
     pub max_calls: usize,
-    #[serde(with = "millis")]
+    #[serde(rename = "window_ms", with = "millis")]
     pub window: Duration,
 }
 

@@ -83,6 +83,21 @@ pub async fn get_updates(shared: &Shared, params: &Params) -> Result<Value, ApiE
         Ok(s.poll_generation)
     })?;
     let deadline = tokio::time::Instant::now() + timeout;
+    shared.update(|s| s.waiting_polls += 1);
+    // A guard, so a poll whose client hung up (the future is dropped) is not counted.
+    let _waiting = Waiting(shared);
+    poll(shared, generation, limit, deadline).await
+}
+
+struct Waiting<'a>(&'a Shared);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.update(|s| s.waiting_polls = s.waiting_polls.saturating_sub(1));
+    }
+}
+
+async fn poll(shared: &Shared, generation: u64, limit: usize, deadline: tokio::time::Instant) -> Result<Value, ApiErr> {
     loop {
         // Registered before looking, so a change between the look and the wait wakes it.
         let changed = shared.changed.notified();

@@ -61,6 +61,8 @@ pub struct Running {
     pub sink: Arc<TestSink>,
     rx: mpsc::UnboundedReceiver<Inbound>,
     fatal: Arc<Mutex<Option<String>>>,
+    /// Woken when the listener stopped for good, so a wait ends at once.
+    stopped: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -73,11 +75,14 @@ impl Running {
         let fatal = Arc::new(Mutex::new(None));
         let (adapter, dyn_sink, fatal_slot) =
             (Arc::clone(adapter), Arc::clone(&sink) as Arc<dyn InboundSink>, Arc::clone(&fatal));
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        let stopped_tx = Arc::clone(&stopped);
         let task = tokio::spawn(async move {
             loop {
                 match adapter.run(Arc::clone(&dyn_sink)).await {
                     Err(AdapterError::Fatal(why)) => {
                         *fatal_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                        stopped_tx.notify_one();
                         return;
                     }
                     // A clean end or a disconnect: reconnect, a little later so a
@@ -86,14 +91,20 @@ impl Running {
                 }
             }
         });
-        Running { sink, rx, fatal, task }
+        Running { sink, rx, fatal, stopped, task }
     }
 
     /// The next delivery, or why none came within `within`.
     pub async fn next(&mut self, within: Duration) -> Result<Inbound, String> {
-        match tokio::time::timeout(within, self.rx.recv()).await {
-            Ok(Some(m)) => Ok(m),
-            _ => Err(match self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        let stopped = Arc::clone(&self.stopped);
+        let got = tokio::select! {
+            got = tokio::time::timeout(within, self.rx.recv()) => got.ok().flatten(),
+            // A delivery made before the listener stopped is still taken.
+            () = stopped.notified() => { stopped.notify_one(); self.rx.try_recv().ok() }
+        };
+        match got {
+            Some(m) => Ok(m),
+            None => Err(match self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone() {
                 Some(why) => format!("the adapter stopped with a fatal error: {why}"),
                 None => format!("nothing was delivered within {within:?}"),
             }),

@@ -376,4 +376,23 @@ mod tests {
         let escaped: String = all.chars().flat_map(|c| ['\\', c]).collect();
         assert_eq!(ok(&escaped).0, all);
     }
+
+    #[test]
+    fn every_short_string_of_markup_characters_parses_or_fails_cleanly() {
+        // Exhaustive over the characters that drive the parser, so no index runs past
+        // the end and the visible text is always valid.
+        let alphabet = ['_', '*', '[', ']', '(', ')', '~', '`', '>', '|', '!', '\\', 'a', '\n', 'é'];
+        let mut stack = vec![String::new()];
+        while let Some(s) = stack.pop() {
+            if let Ok((visible, entities)) = parse(&s) {
+                let units = visible.encode_utf16().count();
+                assert!(entities.iter().all(|e| e.offset + e.length <= units), "{s:?}");
+            }
+            if s.chars().count() < 4 {
+                for c in alphabet {
+                    stack.push(format!("{s}{c}"));
+                }
+            }
+        }
+    }
 }

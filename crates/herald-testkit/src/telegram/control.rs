@@ -73,8 +73,8 @@ struct FileQuery {
     method: Option<String>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| error(400, format!("invalid JSON body: {e}")))
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| Box::new(error(400, format!("invalid JSON body: {e}"))))
 }
 
 pub async fn handle(shared: &Shared, rest: &str, req: Request) -> Response {
@@ -150,7 +150,7 @@ pub async fn handle(shared: &Shared, rest: &str, req: Request) -> Response {
         ("GET", ["webhook"]) => Ok(ok(shared.lock().webhook.clone())),
         _ => Ok(error(404, "unknown control route")),
     };
-    result.unwrap_or_else(|e| e)
+    result.unwrap_or_else(|e| *e)
 }
 
 fn inject_message(shared: &Shared, m: &IncomingMessage) -> Response {

@@ -170,7 +170,7 @@ pub fn message_json(chat: &Chat, m: &ChatMessage, bot: &super::types::TgUser, fi
         }
         v["reply_to_message"] = reply;
     }
-    if m.edits.len() > 0 {
+    if !m.edits.is_empty() {
         v["edit_date"] = json!(now_unix());
     }
     if let Some((key, value)) = file.and_then(|f| f.as_object().cloned()).and_then(|o| o.into_iter().next()) {

@@ -3,7 +3,7 @@
 //! other than the binary and the gateway pulls in a second SQLite binding.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Which of our crates each crate may use as a normal dependency.
 /// herald-testkit may additionally appear as a dev-dependency anywhere.
@@ -35,8 +35,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// SQLite bindings other than rusqlite, which must never enter the graph.
 const OTHER_SQLITE: &[&str] = &["sqlx", "sqlite", "libsql", "diesel", "sea-orm", "turso"];
 
+/// The crate's directory, read when the test runs: cargo sets it then, and the compile-time
+/// value goes stale when the same target directory serves a checkout in another place.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    manifest_dir().join("../..").canonicalize().expect("workspace root")
 }
 
 fn manifests() -> BTreeMap<String, toml::Table> {

@@ -21,8 +21,16 @@ struct Peers {
     node_dir: String,
 }
 
+/// The crate's directory, read when the test runs: cargo sets it then, and the compile-time
+/// value goes stale when the same target directory serves a checkout in another place.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    manifest_dir().join("../..")
 }
 
 fn peers() -> Peers {

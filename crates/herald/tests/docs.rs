@@ -10,8 +10,16 @@ use herald_core::config::{Kind, SETTINGS, Setting};
 
 const TABLE_START: &str = "| key in config.yaml | environment | default | accepts | what it does |";
 
+/// The crate's directory, read when the test runs: cargo sets it then, and the compile-time
+/// value goes stale when the same target directory serves a checkout in another place.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn doc_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs").join(name)
+    manifest_dir().join("../../docs").join(name)
 }
 
 fn accepts(s: &Setting) -> String {

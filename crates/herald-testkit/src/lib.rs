@@ -3,7 +3,15 @@
 //! [`llm`]: a scripted LLM on 127.0.0.1 speaking the OpenAI and Anthropic wire
 //! formats, for integration tests (in process) and benchmarks (the
 //! `herald-testkit-llm` binary).
+//!
+//! [`telegram`]: a fake Telegram Bot API server enforcing Telegram's rules, with a
+//! control interface (in process and over HTTP, `herald-testkit-telegram`).
+//!
+//! [`conformance`]: the adapter conformance suite every adapter runs against its
+//! platform's fake server.
 
+pub mod conformance;
 pub mod llm;
+pub mod telegram;
 
 pub use llm::ScriptedLlm;

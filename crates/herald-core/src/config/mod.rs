@@ -9,6 +9,7 @@ pub mod dotenv;
 mod model;
 pub mod registry;
 mod routes;
+pub mod sessions;
 pub mod telegram;
 mod value;
 pub mod yaml;
@@ -19,6 +20,9 @@ use std::fmt;
 pub use model::{ModelConfig, ProviderKind, ResolvedModel, missing_provider_help};
 pub use registry::{Kind, SETTINGS, Setting};
 pub use routes::ModelRoute;
+pub use sessions::{
+    BusyInputMode, ResetMode, ResetOverride, ResetPolicy, SessionResetConfig, SessionsConfig, StreamingConfig,
+};
 pub use telegram::{AllowBots, ReplyToMode, TelegramConfig};
 
 /// Where a value came from.
@@ -234,6 +238,7 @@ pub struct Config {
     pub api_server: ApiServerConfig,
     pub gateway: GatewayConfig,
     pub telegram: TelegramConfig,
+    pub sessions: SessionsConfig,
 }
 
 /// The OpenAI-compatible API server.
@@ -340,6 +345,7 @@ impl Config {
                 max_inbound_media_bytes: v.uint("gateway.max_inbound_media_bytes"),
             },
             telegram: TelegramConfig::from_values(&v),
+            sessions: SessionsConfig::from_values(&v),
         }
     }
 }

@@ -8,4 +8,4 @@ pub mod provider;
 pub mod tools;
 pub mod turn;
 
-pub use turn::{Agent, AgentSettings, TurnError, TurnEvent, TurnInput, TurnOutput};
+pub use turn::{Agent, AgentSettings, Steering, TurnError, TurnEvent, TurnInput, TurnOutput};

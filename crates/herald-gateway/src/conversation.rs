@@ -87,7 +87,11 @@ impl Conversations {
         let system = texts.system(session_context, None);
         let output = self
             .agent
-            .run_turn(TurnInput { system, history, user, session_id: Some(session.id.clone()) }, on_event, cancel)
+            .run_turn(
+                TurnInput { system, history, user, session_id: Some(session.id.clone()), steer: None },
+                on_event,
+                cancel,
+            )
             .await;
 
         let recorded = record_output(self.store.as_ref(), &session.id, &output).await?;

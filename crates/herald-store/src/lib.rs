@@ -10,7 +10,7 @@ mod types;
 
 pub use adapter_state::{StoreAdapterState, namespace as adapter_state_namespace};
 pub use gateway_types::*;
-pub use sqlite::{SqliteOptions, SqliteStore, WriterStats};
+pub use sqlite::{SqliteOptions, SqliteStore, WriterStats, new_session_id};
 pub use types::*;
 
 use async_trait::async_trait;

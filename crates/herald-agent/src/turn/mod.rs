@@ -41,6 +41,57 @@ pub struct TurnInput {
     /// The new user message.
     pub user: Message,
     pub session_id: Option<String>,
+    /// Messages the user sent while this turn runs, handed to the model after the next
+    /// tool call (Hermes's `steer` busy mode).
+    pub steer: Option<Steering>,
+}
+
+/// Text the user sent to a running turn. The gateway pushes; the turn takes everything
+/// pushed so far after each round of tool calls and appends it to the last tool result,
+/// the one place every provider accepts extra user words mid-turn. What the turn never
+/// took (it ended without another tool call) is left for the gateway to run next.
+#[derive(Debug, Clone, Default)]
+pub struct Steering {
+    inner: Arc<std::sync::Mutex<SteeringState>>,
+}
+
+#[derive(Debug, Default)]
+struct SteeringState {
+    pending: Vec<(u64, String)>,
+    taken: Vec<u64>,
+    closed: bool,
+}
+
+impl Steering {
+    /// Adds `text` under the caller's `tag`. Refused (returns `false`) once the turn
+    /// has closed the steering, so nothing is pushed where no one will take it.
+    pub fn push(&self, tag: u64, text: impl Into<String>) -> bool {
+        let mut state = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.closed {
+            return false;
+        }
+        state.pending.push((tag, text.into()));
+        true
+    }
+
+    fn take(&self) -> Vec<String> {
+        let mut state = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pending = std::mem::take(&mut state.pending);
+        pending
+            .into_iter()
+            .map(|(tag, text)| {
+                state.taken.push(tag);
+                text
+            })
+            .collect()
+    }
+
+    /// Ends steering: returns the tags the turn took and what it never took.
+    pub fn close(&self) -> (Vec<u64>, Vec<(u64, String)>) {
+        let mut state = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.closed = true;
+        (std::mem::take(&mut state.taken), std::mem::take(&mut state.pending))
+    }
 }
 
 /// What a turn produced. `messages` holds every complete message after the user's
@@ -176,6 +227,12 @@ impl Agent {
                 out.result = Err(TurnError::Cancelled);
                 return out;
             };
+            let mut results = results;
+            if let (Some(steer), Some(last)) = (&input.steer, results.last_mut()) {
+                for text in steer.take() {
+                    last.content.push_str(&format!("\n\n[The user sent this while you were working: {text}]"));
+                }
+            }
             for message in results {
                 conversation.push(message.clone());
                 out.messages.push(message);

@@ -126,6 +126,7 @@ fn input(text: &str) -> TurnInput {
         history: vec![Message::user("earlier"), Message::assistant("ok")],
         user: Message::user(text),
         session_id: Some("s1".into()),
+        steer: None,
     }
 }
 
@@ -245,4 +246,38 @@ async fn provider_errors_end_the_turn_with_what_was_done() {
     let (out, _) = run(&agent(p, tools, 5), input("x")).await;
     assert!(matches!(out.result, Err(TurnError::Provider(ProviderError::Malformed { .. }))));
     assert_eq!(out.messages.len(), 2, "the complete tool call and its result are kept");
+}
+
+#[tokio::test]
+async fn steered_text_reaches_the_model_after_the_next_tool_call() {
+    let p = Scripted::new(vec![calls(&[("c1", "echo", r#"{"say":"pong"}"#)]), text("done")]);
+    let mut tools = ToolRegistry::new();
+    tools.register(Arc::new(Echo { parallel: true, barrier: None }));
+    let steer = crate::Steering::default();
+    assert!(steer.push(7, "use metric units"));
+    let mut turn = input("ping");
+    turn.steer = Some(steer.clone());
+    let (out, _) = run(&agent(p.clone(), tools, 5), turn).await;
+    assert_eq!(out.result.unwrap(), "done");
+    let second = &p.requests.lock().unwrap()[1];
+    assert_eq!(
+        second.messages.last().unwrap().content,
+        "pong\n\n[The user sent this while you were working: use metric units]"
+    );
+    // The recorded tool result holds what the model saw.
+    assert_eq!(out.messages[1].content, second.messages.last().unwrap().content);
+    assert_eq!(steer.close(), (vec![7], vec![]));
+    assert!(!steer.push(8, "too late"), "a closed steering refuses new text");
+}
+
+#[tokio::test]
+async fn steering_a_turn_without_tool_calls_leaves_the_text_untaken() {
+    let p = Scripted::new(vec![text("hello")]);
+    let steer = crate::Steering::default();
+    let mut turn = input("hi");
+    turn.steer = Some(steer.clone());
+    steer.push(1, "and also this");
+    let (out, _) = run(&agent(p, ToolRegistry::new(), 5), turn).await;
+    assert_eq!(out.result.unwrap(), "hello");
+    assert_eq!(steer.close(), (vec![], vec![(1, "and also this".to_string())]));
 }

@@ -24,6 +24,7 @@ use herald_core::Usage;
 
 use self::checkpoint::Checkpointer;
 use self::read::ReadPool;
+pub use self::rows::new_session_id;
 use self::writer::Writer;
 use crate::{
     ApprovedUser, GatewayPruned, InboundRecorded, InboundRow, NewInbound, NewMessage, NewOutbound, NewSession,

@@ -123,7 +123,7 @@ pub(crate) fn now_ms() -> TimestampMs {
 
 /// A fresh session id, `YYYYmmdd_HHMMSS_<8 lowercase hex>` in local time, the format
 /// Hermes uses, so ids sort by creation time and tell a reader when a session began.
-pub(crate) fn new_session_id() -> String {
+pub fn new_session_id() -> String {
     let now = jiff::Zoned::now();
     format!("{}_{:08x}", now.strftime("%Y%m%d_%H%M%S"), rand::random::<u32>())
 }

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use herald_agent::tools::MemoryFiles;
-use herald_agent::{Agent, TurnError, TurnEvent, TurnInput, TurnOutput};
+use herald_agent::{Agent, Steering, TurnError, TurnEvent, TurnInput, TurnOutput};
 use herald_core::{Message, Role, Usage};
-use herald_store::{NewMessage, SessionRecord, Store, StoreError};
+use herald_store::{NewMessage, NewSession, SessionRecord, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::prompt::PromptFiles;
@@ -101,6 +101,100 @@ impl Conversations {
             usage: output.usage,
             recorded: recorded + 1,
         })
+    }
+}
+
+/// A turn for a message from a chat platform, as the runner starts it.
+pub struct InboundTurn<'a> {
+    /// The session to use, created with these fields if it does not exist yet.
+    pub session: NewSession,
+    /// The inbound log row the message came in as.
+    pub inbound_id: i64,
+    pub text: &'a str,
+    /// Where the message came from, and notes such as an automatic reset.
+    pub context: &'a str,
+    /// The turn was interrupted by a restart: the user's message is already in the
+    /// transcript and is not appended again.
+    pub resume: bool,
+    pub steer: Option<Steering>,
+    /// Cancelled when the gateway shuts down: a turn stopped by it records nothing,
+    /// so the restart runs it again from the user's message.
+    pub shutdown: CancellationToken,
+}
+
+/// What an inbound turn did.
+#[derive(Debug)]
+pub struct InboundTurnReport {
+    pub session: SessionRecord,
+    pub result: Result<String, TurnError>,
+    pub usage: Usage,
+    /// The answer came from the transcript: a resumed turn had already been answered
+    /// and recorded when the process stopped, so only its delivery was missing.
+    pub from_transcript: bool,
+}
+
+impl Conversations {
+    /// Runs a turn for an inbound message. The user's message enters the transcript in
+    /// the same write that marks the inbound row started (so a crash can neither lose
+    /// it nor append it twice); the turn's output is recorded in one write after it.
+    pub async fn run_inbound_turn(
+        &self,
+        turn: InboundTurn<'_>,
+        on_event: &mut (dyn FnMut(TurnEvent) + Send),
+        cancel: CancellationToken,
+    ) -> Result<InboundTurnReport, ConversationError> {
+        let Some(session_id) = turn.session.id.clone() else {
+            return Err(ConversationError::Store(StoreError::InvalidInput(
+                "an inbound turn needs its session id".into(),
+            )));
+        };
+        let (history, texts) = tokio::join!(stored_history(self.store.as_ref(), &session_id), self.prompt.read());
+        let (mut history, texts) = (history?, texts?);
+        let (session, user) = if turn.resume {
+            self.store.start_inbound(turn.inbound_id, &session_id).await?;
+            let session = self
+                .store
+                .session(&session_id)
+                .await?
+                .ok_or_else(|| StoreError::SessionNotFound(session_id.clone()))?;
+            match history.last() {
+                Some(last) if last.role == Role::Assistant && last.tool_calls.is_empty() => {
+                    let answer = last.content.clone();
+                    return Ok(InboundTurnReport {
+                        session,
+                        result: Ok(answer),
+                        usage: Usage::default(),
+                        from_transcript: true,
+                    });
+                }
+                Some(last) if last.role == Role::User => {
+                    let user = history.pop().unwrap_or_else(|| Message::user(turn.text));
+                    (session, user)
+                }
+                // Whatever else is there (nothing, or a tool exchange cut short), the
+                // message is asked again so the model sees it last.
+                _ => (session, Message::user(turn.text)),
+            }
+        } else {
+            if turn.text.trim().is_empty() {
+                return Err(ConversationError::EmptyMessage);
+            }
+            let user = Message::user(turn.text);
+            let opened = self
+                .store
+                .open_inbound_turn(turn.inbound_id, turn.session, vec![NewMessage::from(user.clone())])
+                .await?;
+            (opened.session, user)
+        };
+
+        let system = texts.system(turn.context, None);
+        let input = TurnInput { system, history, user, session_id: Some(session_id.clone()), steer: turn.steer };
+        let output = self.agent.run_turn(input, on_event, cancel).await;
+        let stopped_by_shutdown = matches!(output.result, Err(TurnError::Cancelled)) && turn.shutdown.is_cancelled();
+        if !stopped_by_shutdown {
+            record_output(self.store.as_ref(), &session_id, &output).await?;
+        }
+        Ok(InboundTurnReport { session, result: output.result, usage: output.usage, from_transcript: false })
     }
 }
 

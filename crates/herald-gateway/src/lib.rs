@@ -8,11 +8,12 @@
 pub mod backend;
 pub mod conversation;
 pub mod prompt;
+pub mod runner;
 pub mod search;
 pub mod status;
 
 pub use backend::{AgentSlot, BackendSetup, GatewayBackend, RouteAgent};
-pub use conversation::{ConversationError, Conversations, TurnReport};
+pub use conversation::{ConversationError, Conversations, InboundTurn, InboundTurnReport, TurnReport};
 pub use prompt::{PromptFiles, PromptTexts};
 pub use search::StoreTranscriptSearch;
 pub use status::{GatewayState, GatewayStatus, write_atomic};

@@ -290,6 +290,7 @@ async fn an_idle_session_resets_with_hermes_notice() {
          Adjust reset timing in config.yaml under session_reset."
     );
     let old = f.store.session(&first.id).await.unwrap().unwrap();
+    assert!(!old.flags.expiry_finalized, "the sweep had not run");
     assert_eq!(old.end_reason.as_deref(), Some("session_reset"));
     let new = f.store.latest_session_for_key("agent:main:telegram:dm:7").await.unwrap().unwrap();
     assert_ne!(new.id, first.id);
@@ -298,6 +299,23 @@ async fn an_idle_session_resets_with_hermes_notice() {
     let last = f.llm.last_request().unwrap();
     assert!(!last.messages().iter().any(|m| m["content"] == "remember 42"), "history was cleared");
     assert!(last.system_text().contains("expired due to inactivity"));
+}
+
+#[tokio::test]
+async fn the_expiry_sweep_finalizes_expired_sessions_only() {
+    let f = fixture("session_reset:\n  mode: idle\n  idle_minutes: 60\n").await;
+    f.runner.deliver(dm("12", "1", "hi")).await.unwrap();
+    until("answer", || f.recorder.said().len() == 1).await;
+    assert_eq!(f.runner.sweep_expired().await.unwrap(), 0);
+    f.offset.store(61 * 60_000, Ordering::SeqCst);
+    assert_eq!(f.runner.sweep_expired().await.unwrap(), 1);
+    assert_eq!(f.runner.sweep_expired().await.unwrap(), 0, "finalized once");
+    let session = f.store.latest_session_for_key("agent:main:telegram:dm:12").await.unwrap().unwrap();
+    assert!(session.flags.expiry_finalized);
+    // The next message still gets the reset notice.
+    f.runner.deliver(dm("12", "2", "back")).await.unwrap();
+    until("notice and answer", || f.recorder.said().len() == 3).await;
+    assert!(f.recorder.texts()[1].starts_with("◐ Session automatically reset (inactive for 1h 1m)."));
 }
 
 #[tokio::test]

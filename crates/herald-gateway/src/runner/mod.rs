@@ -18,6 +18,7 @@ pub mod reset;
 mod resolve;
 mod resume;
 mod turn;
+pub mod watcher;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -153,6 +154,16 @@ impl Runner {
     /// Where replies to `platform` go. Set before its adapter starts.
     pub fn add_platform(&self, platform: &str, replies: Arc<dyn Replies>) {
         self.shared.replies.write().unwrap_or_else(PoisonError::into_inner).insert(platform.to_string(), replies);
+    }
+
+    /// Starts the expiry watcher; it stops with the shutdown.
+    pub fn spawn_expiry_watcher(&self) {
+        self.shared.tasks.spawn(watcher::run(self.shared.clone()));
+    }
+
+    /// One expiry sweep now; returns how many sessions it finalized.
+    pub async fn sweep_expired(&self) -> Result<usize, herald_store::StoreError> {
+        watcher::sweep(&self.shared).await
     }
 
     /// Turns running now.

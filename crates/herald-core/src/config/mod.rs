@@ -5,6 +5,7 @@
 //! fuzz target can drive it directly. Every value remembers where it came from, which
 //! is what `herald config show` prints and what every error names.
 
+pub mod access;
 pub mod dotenv;
 mod model;
 pub mod registry;
@@ -16,6 +17,7 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use access::{AccessConfig, AdapterPolicy, PlatformAccess, SlashAccessConfig, UnauthorizedDmBehavior};
 pub use model::{ModelConfig, ProviderKind, ResolvedModel, missing_provider_help};
 pub use registry::{Kind, SETTINGS, Setting};
 pub use routes::ModelRoute;
@@ -234,6 +236,8 @@ pub struct Config {
     pub api_server: ApiServerConfig,
     pub gateway: GatewayConfig,
     pub telegram: TelegramConfig,
+    /// Who may talk to the agent and run which command.
+    pub access: AccessConfig,
 }
 
 /// The OpenAI-compatible API server.
@@ -340,6 +344,7 @@ impl Config {
                 max_inbound_media_bytes: v.uint("gateway.max_inbound_media_bytes"),
             },
             telegram: TelegramConfig::from_values(&v),
+            access: AccessConfig::from_values(&v),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the persona and memory files a prompt is built from ([`PromptFiles`]), and the
 //! gateway's lifecycle state ([`GatewayStatus`], `gateway_state.json`).
 
+pub mod admission;
 pub mod backend;
 pub mod conversation;
 pub mod prompt;

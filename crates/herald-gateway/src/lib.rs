@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod backend;
+pub mod commands;
 pub mod conversation;
 pub mod prompt;
 pub mod search;

@@ -179,10 +179,7 @@ mod tests {
             a.check_sync(&inbound(ChatType::Group, Some("7")), |_, _| false),
             Decision::Ignore(IgnoreReason::NotAuthorizedInGroup)
         );
-        assert_eq!(
-            a.check_sync(&inbound(ChatType::Dm, None), |_, _| false),
-            Decision::Ignore(IgnoreReason::NoUserId)
-        );
+        assert_eq!(a.check_sync(&inbound(ChatType::Dm, None), |_, _| false), Decision::Ignore(IgnoreReason::NoUserId));
         assert_eq!(a.check_sync(&inbound(ChatType::Dm, Some("7")), |_, _| true), Decision::Allow);
     }
 
@@ -199,9 +196,8 @@ mod tests {
     #[tokio::test]
     async fn async_check_asks_the_store_only_at_step_seven() {
         let a = admission(&[]);
-        let d = a
-            .check(&inbound(ChatType::Dm, Some("7")), |p, u| async move { p == Platform::Telegram && u == "7" })
-            .await;
+        let d =
+            a.check(&inbound(ChatType::Dm, Some("7")), |p, u| async move { p == Platform::Telegram && u == "7" }).await;
         assert_eq!(d, Decision::Allow);
         let a = admission(&[("TELEGRAM_ALLOW_ALL_USERS", "true")]);
         let d = a.check(&inbound(ChatType::Dm, Some("7")), |_, _| async { panic!("not asked") }).await;

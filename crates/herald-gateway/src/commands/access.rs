@@ -169,7 +169,10 @@ mod tests {
         assert!(check(&a, &user, "help").is_ok());
         assert!(check(&a, &user, "whoami").is_ok());
         let denied = check(&a, &user, "model").unwrap_err();
-        assert_eq!(denied, "⛔ /model is admin-only here. You can run: /help, /status, /whoami. Use /whoami for the full list.");
+        assert_eq!(
+            denied,
+            "⛔ /model is admin-only here. You can run: /help, /status, /whoami. Use /whoami for the full list."
+        );
         assert_eq!(tier(&a, &from("1", ChatType::Dm)), Tier::Admin);
         assert!(check(&a, &from("1", ChatType::Dm), "model").is_ok());
     }

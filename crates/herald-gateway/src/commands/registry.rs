@@ -193,8 +193,25 @@ mod tests {
     #[test]
     fn every_command_of_the_issue_is_registered() {
         for name in [
-            "new", "reset", "stop", "status", "help", "commands", "whoami", "model", "reasoning", "queue", "steer",
-            "retry", "undo", "title", "usage", "approve", "deny", "sethome", "version",
+            "new",
+            "reset",
+            "stop",
+            "status",
+            "help",
+            "commands",
+            "whoami",
+            "model",
+            "reasoning",
+            "queue",
+            "steer",
+            "retry",
+            "undo",
+            "title",
+            "usage",
+            "approve",
+            "deny",
+            "sethome",
+            "version",
         ] {
             assert!(lookup(name).is_some(), "{name}");
         }
@@ -203,7 +220,8 @@ mod tests {
         assert_eq!(lookup("q").unwrap().name, "queue");
         assert!(lookup("frobnicate").is_none());
         // Names and aliases are unique.
-        let mut all: Vec<&str> = COMMANDS.iter().flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied())).collect();
+        let mut all: Vec<&str> =
+            COMMANDS.iter().flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied())).collect();
         let n = all.len();
         all.sort();
         all.dedup();

@@ -29,17 +29,16 @@ fn local_time(ms: i64) -> String {
 fn platform(raw: &str) -> anyhow::Result<Platform> {
     match Platform::parse(raw) {
         Ok(p) => Ok(p),
-        Err(_) => bail!(
-            "`{raw}` is not a platform name; use the name the pairing message shows, for example `telegram`"
-        ),
+        Err(_) => {
+            bail!("`{raw}` is not a platform name; use the name the pairing message shows, for example `telegram`")
+        }
     }
 }
 
 /// The code as the store compares it (trimmed, upper case), or why it cannot be one.
 fn code(raw: &str) -> anyhow::Result<String> {
     let code = raw.trim().to_ascii_uppercase();
-    let well_formed =
-        code.chars().count() == PAIRING_CODE_LENGTH && code.chars().all(|c| PAIRING_ALPHABET.contains(c));
+    let well_formed = code.chars().count() == PAIRING_CODE_LENGTH && code.chars().all(|c| PAIRING_ALPHABET.contains(c));
     if !well_formed {
         bail!(
             "`{raw}` is not a pairing code: codes are {PAIRING_CODE_LENGTH} characters of A-Z and 2-9 \

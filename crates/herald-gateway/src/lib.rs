@@ -5,7 +5,9 @@
 //! the persona and memory files a prompt is built from ([`PromptFiles`]), and the
 //! gateway's lifecycle state ([`GatewayStatus`], `gateway_state.json`).
 
+pub mod admission;
 pub mod backend;
+pub mod commands;
 pub mod conversation;
 pub mod prompt;
 pub mod runner;

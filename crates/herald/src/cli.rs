@@ -34,6 +34,30 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check the home directory, the database and the model provider.
     Doctor,
+    /// Approve or revoke chat users who asked for access with a pairing code.
+    #[command(subcommand)]
+    Pairing(PairingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// Show pending pairing codes (never the codes themselves) and approved users.
+    List,
+    /// Let the user who received CODE on PLATFORM talk to the bot.
+    Approve {
+        /// The platform the pairing message came from, e.g. telegram.
+        platform: String,
+        /// The 8-character code from the pairing message (case does not matter).
+        code: String,
+    },
+    /// Take back an approval.
+    Revoke {
+        platform: String,
+        /// The user id, as `herald pairing list` shows it.
+        user_id: String,
+    },
+    /// Delete every pending pairing code.
+    ClearPending,
 }
 
 #[derive(Debug, Subcommand)]

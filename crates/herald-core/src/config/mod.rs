@@ -5,6 +5,7 @@
 //! fuzz target can drive it directly. Every value remembers where it came from, which
 //! is what `herald config show` prints and what every error names.
 
+pub mod access;
 pub mod dotenv;
 mod model;
 pub mod registry;
@@ -17,6 +18,7 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use access::{AccessConfig, AdapterPolicy, PlatformAccess, SlashAccessConfig, UnauthorizedDmBehavior};
 pub use model::{ModelConfig, ProviderKind, ResolvedModel, missing_provider_help};
 pub use registry::{Kind, SETTINGS, Setting};
 pub use routes::ModelRoute;
@@ -239,6 +241,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub telegram: TelegramConfig,
     pub sessions: SessionsConfig,
+    /// Who may talk to the agent and run which command.
+    pub access: AccessConfig,
 }
 
 /// The OpenAI-compatible API server.
@@ -346,6 +350,7 @@ impl Config {
             },
             telegram: TelegramConfig::from_values(&v),
             sessions: SessionsConfig::from_values(&v),
+            access: AccessConfig::from_values(&v),
         }
     }
 }

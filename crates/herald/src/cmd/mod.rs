@@ -4,6 +4,7 @@ mod chat;
 mod config;
 mod doctor;
 mod gateway;
+mod pairing;
 mod sessions;
 
 use std::process::ExitCode;
@@ -53,5 +54,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sessions::run(&home, cmd).await
         }
         Command::Config(cmd) => config::run(&home, &prepare()?, cmd),
+        Command::Pairing(cmd) => {
+            prepare()?;
+            pairing::run(&home, cmd).await
+        }
     }
 }

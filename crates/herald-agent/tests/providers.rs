@@ -193,6 +193,7 @@ fn request() -> ChatRequest {
         }],
         max_tokens: 64,
         temperature: None,
+        reasoning: None,
     }
 }
 

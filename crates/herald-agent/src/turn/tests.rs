@@ -127,6 +127,8 @@ fn input(text: &str) -> TurnInput {
         user: Message::user(text),
         session_id: Some("s1".into()),
         steer: None,
+        model: None,
+        reasoning: None,
     }
 }
 
@@ -171,6 +173,28 @@ async fn tool_round_trip_records_every_message() {
     let second = &p.requests.lock().unwrap()[1];
     assert_eq!(second.messages.last().unwrap().content, "pong");
     assert_eq!(second.tools.len(), 1);
+}
+
+#[tokio::test]
+async fn turn_overrides_reach_every_model_call() {
+    let p = Scripted::new(vec![calls(&[("c1", "echo", r#"{"say":"pong"}"#)]), text("done")]);
+    let mut tools = ToolRegistry::new();
+    tools.register(Arc::new(Echo { parallel: true, barrier: None }));
+    let a = agent(p.clone(), tools, 5);
+    let overridden =
+        TurnInput { model: Some("other-model".into()), reasoning: Some(ReasoningEffort::High), ..input("ping") };
+    assert_eq!(run(&a, overridden).await.0.result.unwrap(), "done");
+    // Without overrides the settings' model is used and no reasoning level is sent.
+    let p2 = Scripted::new(vec![text("plain")]);
+    run(&agent(p2.clone(), ToolRegistry::new(), 5), input("hi")).await.0.result.unwrap();
+    let reqs = p.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 2);
+    for req in reqs.iter() {
+        assert_eq!(req.model, "other-model");
+        assert_eq!(req.reasoning, Some(ReasoningEffort::High));
+    }
+    let plain = &p2.requests.lock().unwrap()[0];
+    assert_eq!((plain.model.as_str(), plain.reasoning), ("m", None));
 }
 
 #[tokio::test]

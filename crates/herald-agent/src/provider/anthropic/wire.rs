@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::{KEY_HINT, PROVIDER};
 use crate::provider::errors::{error_from_envelope, quote};
 use crate::provider::http::f32_to_json;
-use crate::provider::{ChatRequest, Completion, ProviderError, SystemBlock};
+use crate::provider::{ChatRequest, Completion, ProviderError, ReasoningEffort, SystemBlock};
 
 /// The JSON body of a Messages call.
 ///
@@ -33,11 +33,22 @@ pub fn build_request(request: &ChatRequest, stream: bool) -> Value {
         system.push(json!({ "type": "text", "text": m.content }));
     }
 
+    let thinking = request.reasoning.and_then(ReasoningEffort::anthropic_budget);
+    // Thinking tokens count against `max_tokens`, and Anthropic rejects a budget that
+    // is not below it. When the budget does not fit, the budget is added on top so the
+    // answer itself keeps the room the settings give it.
+    let max_tokens = match thinking {
+        Some(budget) if request.max_tokens <= budget => budget.saturating_add(request.max_tokens),
+        _ => request.max_tokens,
+    };
     let mut body = json!({
         "model": request.model,
-        "max_tokens": request.max_tokens,
+        "max_tokens": max_tokens,
         "messages": conversation(&request.messages),
     });
+    if let Some(budget) = thinking {
+        body["thinking"] = json!({ "type": "enabled", "budget_tokens": budget });
+    }
     if !system.is_empty() {
         body["system"] = Value::Array(system);
     }
@@ -52,7 +63,9 @@ pub fn build_request(request: &ChatRequest, stream: bool) -> Value {
         }
         body["tools"] = Value::Array(tools);
     }
-    if let Some(t) = request.temperature {
+    // Anthropic refuses `temperature` alongside extended thinking, so with thinking
+    // on the configured temperature is dropped rather than failing every call.
+    if let Some(t) = request.temperature.filter(|_| thinking.is_none()) {
         body["temperature"] = f32_to_json(t);
     }
     if stream {
@@ -269,7 +282,15 @@ mod tests {
     }
 
     fn request(system: Vec<SystemBlock>, messages: Vec<Message>, tools: Vec<ToolSpec>) -> ChatRequest {
-        ChatRequest { model: "claude-sonnet-4-5".into(), system, messages, tools, max_tokens: 1024, temperature: None }
+        ChatRequest {
+            model: "claude-sonnet-4-5".into(),
+            system,
+            messages,
+            tools,
+            max_tokens: 1024,
+            temperature: None,
+            reasoning: None,
+        }
     }
 
     fn block(text: &str, cache: bool) -> SystemBlock {
@@ -397,6 +418,41 @@ mod tests {
         let body = build_request(&req, false);
         assert_eq!(body["system"][1], json!({"type": "text", "text": "extra"}));
         assert_eq!(body["messages"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reasoning_becomes_a_thinking_budget_and_drops_temperature() {
+        let base = ChatRequest { temperature: Some(0.7), ..request(vec![], vec![Message::user("hi")], vec![]) };
+        let expected = [
+            (ReasoningEffort::Minimal, 1024, 2048),
+            (ReasoningEffort::Low, 2048, 3072),
+            (ReasoningEffort::Medium, 8192, 9216),
+            (ReasoningEffort::High, 16384, 17408),
+            (ReasoningEffort::XHigh, 32000, 33024),
+        ];
+        for (effort, budget, max_tokens) in expected {
+            let body = build_request(&ChatRequest { reasoning: Some(effort), ..base.clone() }, false);
+            assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": budget}), "{effort}");
+            // 1024 configured tokens never exceed a budget, so the budget goes on top.
+            assert_eq!(body["max_tokens"], json!(max_tokens), "{effort}");
+            assert!(body.get("temperature").is_none(), "{effort}");
+        }
+        // A max_tokens already above the budget is kept as configured.
+        let roomy = ChatRequest { max_tokens: 4096, reasoning: Some(ReasoningEffort::Low), ..base.clone() };
+        let body = build_request(&roomy, true);
+        assert_eq!(body["max_tokens"], json!(4096));
+        assert_eq!(body["thinking"]["budget_tokens"], json!(2048));
+        assert_eq!(body["stream"], json!(true));
+        // Exactly at the budget is not below it, so it is raised.
+        let tight = ChatRequest { max_tokens: 2048, ..roomy };
+        assert_eq!(build_request(&tight, false)["max_tokens"], json!(4096));
+        // `none` and no level both send no thinking and keep the temperature.
+        for reasoning in [None, Some(ReasoningEffort::None)] {
+            let body = build_request(&ChatRequest { reasoning, ..base.clone() }, false);
+            assert!(body.get("thinking").is_none());
+            assert_eq!(body["temperature"], json!(0.7));
+            assert_eq!(body["max_tokens"], json!(1024));
+        }
     }
 
     #[test]

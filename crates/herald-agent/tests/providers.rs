@@ -194,6 +194,7 @@ fn request() -> ChatRequest {
         max_tokens: 64,
         temperature: None,
         reasoning: None,
+        thinking: vec![],
     }
 }
 

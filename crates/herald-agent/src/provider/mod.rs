@@ -62,6 +62,29 @@ pub struct ChatRequest {
     /// How hard the model should think before answering; `None` leaves it to the
     /// provider's default (nothing is sent).
     pub reasoning: Option<ReasoningEffort>,
+    /// Thinking blocks to send back with assistant messages of the current turn.
+    /// Anthropic rejects a tool-use loop with thinking on unless each assistant
+    /// message of the loop carries its thinking blocks, unchanged and signed; herald's
+    /// [`Message`] has no room for them, so the turn keeps them here. Other providers
+    /// ignore this.
+    pub thinking: Vec<ThinkingReplay>,
+}
+
+/// The thinking blocks of one assistant message, as the provider sent them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThinkingReplay {
+    /// Index into [`ChatRequest::messages`] of the assistant message they belong to.
+    pub message: usize,
+    pub blocks: Vec<ThinkingBlock>,
+}
+
+/// A block of the model's thinking that must travel back verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThinkingBlock {
+    /// Visible thinking with the signature that proves it is unmodified.
+    Thinking { thinking: String, signature: String },
+    /// Thinking the provider encrypted; only its opaque data travels.
+    Redacted { data: String },
 }
 
 /// How much the model reasons before answering: Hermes's `/reasoning` levels.
@@ -147,6 +170,9 @@ pub struct Completion {
     pub finish_reason: FinishReason,
     /// The model that answered, as the server named it.
     pub model: Option<String>,
+    /// Thinking blocks to replay with this answer on the next call of the same turn
+    /// (Anthropic's extended thinking; empty elsewhere).
+    pub thinking: Vec<ThinkingBlock>,
 }
 
 /// Something a provider call can fail with. [`ProviderError::is_retryable`] says whether

@@ -7,7 +7,7 @@ use futures::future::join_all;
 use herald_core::{FinishReason, Message, ToolCall, Usage};
 use tokio_util::sync::CancellationToken;
 
-use crate::provider::{ChatRequest, Provider, ProviderError, StreamDelta, SystemBlock};
+use crate::provider::{ChatRequest, Provider, ProviderError, StreamDelta, SystemBlock, ThinkingReplay};
 
 pub use crate::provider::ReasoningEffort;
 use crate::tools::{ToolContext, ToolRegistry};
@@ -161,6 +161,9 @@ impl Agent {
         conversation.push(input.user);
         let ctx = ToolContext { session_id: input.session_id.clone(), cancel: cancel.clone() };
         let model = input.model.clone().unwrap_or_else(|| self.settings.model.clone());
+        // Thinking blocks of this turn's assistant messages, by their place in
+        // `conversation`, sent back on every later call (see `ChatRequest::thinking`).
+        let mut thinking = Vec::new();
 
         loop {
             let last_call = out.model_calls + 1 >= self.settings.max_iterations;
@@ -176,6 +179,7 @@ impl Agent {
                 max_tokens: self.settings.max_tokens,
                 temperature: self.settings.temperature,
                 reasoning: input.reasoning,
+                thinking: thinking.clone(),
             };
             let mut streamed = String::new();
             let call = async {
@@ -215,6 +219,9 @@ impl Agent {
 
             let mut assistant = Message::assistant(completion.content.clone());
             assistant.tool_calls = completion.tool_calls.clone();
+            if !completion.thinking.is_empty() {
+                thinking.push(ThinkingReplay { message: conversation.len(), blocks: completion.thinking.clone() });
+            }
             conversation.push(assistant.clone());
             out.messages.push(assistant);
 

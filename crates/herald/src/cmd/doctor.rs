@@ -63,6 +63,7 @@ pub async fn run(home: &Home, flags: &[FlagSetting]) -> anyhow::Result<ExitCode>
                 max_tokens: 16,
                 temperature: None,
                 reasoning: None,
+                thinking: Vec::new(),
             };
             let target = resolved.base_url.clone().unwrap_or_else(|| "the default endpoint".into());
             match provider.complete(&request, false, &mut |_| {}).await {

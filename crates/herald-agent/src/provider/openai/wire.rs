@@ -285,6 +285,7 @@ pub fn parse_response(body: &[u8]) -> Result<Completion, ProviderError> {
         tool_calls,
         usage: response.usage.map(|u| u.to_usage()).unwrap_or_default(),
         model: response.model,
+        thinking: Vec::new(),
     })
 }
 
@@ -317,6 +318,7 @@ mod tests {
             max_tokens: 1024,
             temperature: Some(0.2),
             reasoning: None,
+            thinking: vec![],
         }
     }
 
@@ -361,6 +363,7 @@ mod tests {
             max_tokens: 16,
             temperature: None,
             reasoning: None,
+            thinking: vec![],
         };
         assert_eq!(
             build_request(&req, false),
@@ -383,6 +386,15 @@ mod tests {
             json!("xhigh")
         );
         assert!(build_request(&request(), false).get("reasoning_effort").is_none());
+        // Anthropic's thinking replay has no place in this format.
+        let replay = crate::provider::ThinkingReplay {
+            message: 2,
+            blocks: vec![crate::provider::ThinkingBlock::Redacted { data: "x".into() }],
+        };
+        assert_eq!(
+            build_request(&ChatRequest { thinking: vec![replay], ..request() }, false),
+            build_request(&request(), false)
+        );
     }
 
     #[test]

@@ -8,4 +8,4 @@ pub mod provider;
 pub mod tools;
 pub mod turn;
 
-pub use turn::{Agent, AgentSettings, Steering, TurnError, TurnEvent, TurnInput, TurnOutput};
+pub use turn::{Agent, AgentSettings, ReasoningEffort, Steering, TurnError, TurnEvent, TurnInput, TurnOutput};

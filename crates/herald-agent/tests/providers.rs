@@ -193,6 +193,8 @@ fn request() -> ChatRequest {
         }],
         max_tokens: 64,
         temperature: None,
+        reasoning: None,
+        thinking: vec![],
     }
 }
 

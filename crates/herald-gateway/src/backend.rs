@@ -314,7 +314,15 @@ impl Inner {
             partial.observe(&event);
             events(event);
         };
-        let input = TurnInput { system, history, user, session_id: Some(session_id.clone()), steer: None };
+        let input = TurnInput {
+            system,
+            history,
+            user,
+            session_id: Some(session_id.clone()),
+            steer: None,
+            model: None,
+            reasoning: None,
+        };
         let output = agent.run_turn(input, &mut forward, cancel).await;
 
         if let Err(error) = record_output(self.store.as_ref(), &session_id, &output).await {

@@ -88,7 +88,15 @@ impl Conversations {
         let output = self
             .agent
             .run_turn(
-                TurnInput { system, history, user, session_id: Some(session.id.clone()), steer: None },
+                TurnInput {
+                    system,
+                    history,
+                    user,
+                    session_id: Some(session.id.clone()),
+                    steer: None,
+                    model: None,
+                    reasoning: None,
+                },
                 on_event,
                 cancel,
             )
@@ -188,7 +196,15 @@ impl Conversations {
         };
 
         let system = texts.system(turn.context, None);
-        let input = TurnInput { system, history, user, session_id: Some(session_id.clone()), steer: turn.steer };
+        let input = TurnInput {
+            system,
+            history,
+            user,
+            session_id: Some(session_id.clone()),
+            steer: turn.steer,
+            model: None,
+            reasoning: None,
+        };
         let output = self.agent.run_turn(input, on_event, cancel).await;
         let stopped_by_shutdown = matches!(output.result, Err(TurnError::Cancelled)) && turn.shutdown.is_cancelled();
         if !stopped_by_shutdown {

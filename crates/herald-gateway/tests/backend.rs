@@ -349,6 +349,7 @@ impl Provider for Truncating {
             usage: Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() },
             finish_reason: FinishReason::Length,
             model: None,
+            thinking: Vec::new(),
         })
     }
 }

@@ -70,6 +70,15 @@ pub trait Store: Send + Sync + 'static {
     /// = `id`) holding a copy of its active messages, in one write. Returns the child.
     async fn fork_session(&self, id: &str) -> Result<SessionRecord, StoreError>;
 
+    /// Takes back the end of a conversation (the gateway's `/undo` and `/retry`): marks
+    /// the session's messages with id >= `from_message_id` inactive, in one write, and
+    /// takes them off `message_count` and `tool_call_count`. They disappear from
+    /// [`Store::messages`], [`Store::search`] and [`Store::fork_session`] but stay in the
+    /// database. Does not move `updated_at`. Returns how many messages were deactivated:
+    /// 0 when none were active from there on, so a second call changes nothing. An
+    /// unknown session is [`StoreError::SessionNotFound`].
+    async fn rewind_session(&self, session_id: &str, from_message_id: i64) -> Result<u64, StoreError>;
+
     /// Stores a response object (JSON text) under `id`, replacing an earlier one, and
     /// moves the head of the named `conversation` to it. The least recently used
     /// responses beyond the configured maximum are deleted, with the conversation heads

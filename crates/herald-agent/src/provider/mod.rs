@@ -59,6 +59,93 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     pub max_tokens: u32,
     pub temperature: Option<f32>,
+    /// How hard the model should think before answering; `None` leaves it to the
+    /// provider's default (nothing is sent).
+    pub reasoning: Option<ReasoningEffort>,
+    /// Thinking blocks to send back with assistant messages of the current turn.
+    /// Anthropic rejects a tool-use loop with thinking on unless each assistant
+    /// message of the loop carries its thinking blocks, unchanged and signed; herald's
+    /// [`Message`] has no room for them, so the turn keeps them here. Other providers
+    /// ignore this.
+    pub thinking: Vec<ThinkingReplay>,
+}
+
+/// The thinking blocks of one assistant message, as the provider sent them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThinkingReplay {
+    /// Index into [`ChatRequest::messages`] of the assistant message they belong to.
+    pub message: usize,
+    pub blocks: Vec<ThinkingBlock>,
+}
+
+/// A block of the model's thinking that must travel back verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThinkingBlock {
+    /// Visible thinking with the signature that proves it is unmodified.
+    Thinking { thinking: String, signature: String },
+    /// Thinking the provider encrypted; only its opaque data travels.
+    Redacted { data: String },
+}
+
+/// How much the model reasons before answering: Hermes's `/reasoning` levels.
+/// OpenAI sends the level as `reasoning_effort`; Anthropic turns it into an extended
+/// thinking budget (see [`ReasoningEffort::anthropic_budget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReasoningEffort {
+    None,
+    Minimal,
+    Low,
+    Medium,
+    High,
+    XHigh,
+}
+
+impl ReasoningEffort {
+    /// Every level, lowest first (for help texts and parse errors).
+    pub const ALL: [ReasoningEffort; 6] = [
+        ReasoningEffort::None,
+        ReasoningEffort::Minimal,
+        ReasoningEffort::Low,
+        ReasoningEffort::Medium,
+        ReasoningEffort::High,
+        ReasoningEffort::XHigh,
+    ];
+
+    /// Reads a level as the user types it: case and surrounding spaces do not matter.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        Self::ALL.into_iter().find(|level| level.as_str().eq_ignore_ascii_case(text))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+            ReasoningEffort::XHigh => "xhigh",
+        }
+    }
+
+    /// The Anthropic extended-thinking budget in tokens, `None` for no thinking.
+    /// 1024 is the smallest budget Anthropic accepts.
+    pub fn anthropic_budget(self) -> Option<u32> {
+        match self {
+            ReasoningEffort::None => None,
+            ReasoningEffort::Minimal => Some(1024),
+            ReasoningEffort::Low => Some(2048),
+            ReasoningEffort::Medium => Some(8192),
+            ReasoningEffort::High => Some(16384),
+            ReasoningEffort::XHigh => Some(32000),
+        }
+    }
+}
+
+impl std::fmt::Display for ReasoningEffort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A piece of output as it streams in.
@@ -83,6 +170,9 @@ pub struct Completion {
     pub finish_reason: FinishReason,
     /// The model that answered, as the server named it.
     pub model: Option<String>,
+    /// Thinking blocks to replay with this answer on the next call of the same turn
+    /// (Anthropic's extended thinking; empty elsewhere).
+    pub thinking: Vec<ThinkingBlock>,
 }
 
 /// Something a provider call can fail with. [`ProviderError::is_retryable`] says whether
@@ -151,4 +241,24 @@ pub trait Provider: Send + Sync {
         stream: bool,
         on_delta: &mut (dyn FnMut(StreamDelta) + Send),
     ) -> Result<Completion, ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReasoningEffort;
+
+    #[test]
+    fn reasoning_levels_parse_and_print() {
+        for level in ReasoningEffort::ALL {
+            assert_eq!(ReasoningEffort::parse(level.as_str()), Some(level));
+            assert_eq!(level.to_string(), level.as_str());
+        }
+        assert_eq!(ReasoningEffort::parse("  XHigh "), Some(ReasoningEffort::XHigh));
+        assert_eq!(ReasoningEffort::parse("None"), Some(ReasoningEffort::None));
+        for bad in ["", "max", "extra-high", "hi", "medium high"] {
+            assert_eq!(ReasoningEffort::parse(bad), None, "{bad:?}");
+        }
+        let names: Vec<&str> = ReasoningEffort::ALL.iter().map(|l| l.as_str()).collect();
+        assert_eq!(names, ["none", "minimal", "low", "medium", "high", "xhigh"]);
+    }
 }

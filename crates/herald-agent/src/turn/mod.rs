@@ -7,7 +7,9 @@ use futures::future::join_all;
 use herald_core::{FinishReason, Message, ToolCall, Usage};
 use tokio_util::sync::CancellationToken;
 
-use crate::provider::{ChatRequest, Provider, ProviderError, StreamDelta, SystemBlock};
+use crate::provider::{ChatRequest, Provider, ProviderError, StreamDelta, SystemBlock, ThinkingReplay};
+
+pub use crate::provider::ReasoningEffort;
 use crate::tools::{ToolContext, ToolRegistry};
 
 pub use herald_core::backend::TurnEvent;
@@ -44,6 +46,12 @@ pub struct TurnInput {
     /// Messages the user sent while this turn runs, handed to the model after the next
     /// tool call (Hermes's `steer` busy mode).
     pub steer: Option<Steering>,
+    /// The model for this turn instead of [`AgentSettings::model`] (the gateway's
+    /// `/model`).
+    pub model: Option<String>,
+    /// How hard the model thinks this turn (the gateway's `/reasoning`); `None` sends
+    /// no reasoning setting and the provider's default applies.
+    pub reasoning: Option<ReasoningEffort>,
 }
 
 /// Text the user sent to a running turn. The gateway pushes; the turn takes everything
@@ -152,6 +160,10 @@ impl Agent {
         let mut conversation = input.history;
         conversation.push(input.user);
         let ctx = ToolContext { session_id: input.session_id.clone(), cancel: cancel.clone() };
+        let model = input.model.clone().unwrap_or_else(|| self.settings.model.clone());
+        // Thinking blocks of this turn's assistant messages, by their place in
+        // `conversation`, sent back on every later call (see `ChatRequest::thinking`).
+        let mut thinking = Vec::new();
 
         loop {
             let last_call = out.model_calls + 1 >= self.settings.max_iterations;
@@ -160,12 +172,14 @@ impl Agent {
                 system.push(SystemBlock { text: ITERATION_LIMIT_NOTE.into(), cache: false });
             }
             let request = ChatRequest {
-                model: self.settings.model.clone(),
+                model: model.clone(),
                 system,
                 messages: conversation.clone(),
                 tools: if last_call { Vec::new() } else { self.tools.specs() },
                 max_tokens: self.settings.max_tokens,
                 temperature: self.settings.temperature,
+                reasoning: input.reasoning,
+                thinking: thinking.clone(),
             };
             let mut streamed = String::new();
             let call = async {
@@ -205,6 +219,9 @@ impl Agent {
 
             let mut assistant = Message::assistant(completion.content.clone());
             assistant.tool_calls = completion.tool_calls.clone();
+            if !completion.thinking.is_empty() {
+                thinking.push(ThinkingReplay { message: conversation.len(), blocks: completion.thinking.clone() });
+            }
             conversation.push(assistant.clone());
             out.messages.push(assistant);
 

@@ -7,7 +7,7 @@ use herald_core::Role;
 use serde_json::json;
 
 use super::*;
-use crate::provider::{Completion, ToolSpec};
+use crate::provider::{Completion, ThinkingBlock, ThinkingReplay, ToolSpec};
 use crate::tools::{Tool, ToolError};
 
 enum Step {
@@ -36,6 +36,7 @@ fn text(t: &str) -> Step {
         usage: Usage { input_tokens: 10, output_tokens: 2, ..Default::default() },
         finish_reason: FinishReason::Stop,
         model: None,
+        thinking: vec![],
     })
 }
 
@@ -50,6 +51,7 @@ fn calls(list: &[(&str, &str, &str)]) -> Step {
         usage: Usage { input_tokens: 7, output_tokens: 3, ..Default::default() },
         finish_reason: FinishReason::ToolCalls,
         model: None,
+        thinking: vec![],
     })
 }
 
@@ -127,6 +129,8 @@ fn input(text: &str) -> TurnInput {
         user: Message::user(text),
         session_id: Some("s1".into()),
         steer: None,
+        model: None,
+        reasoning: None,
     }
 }
 
@@ -171,6 +175,48 @@ async fn tool_round_trip_records_every_message() {
     let second = &p.requests.lock().unwrap()[1];
     assert_eq!(second.messages.last().unwrap().content, "pong");
     assert_eq!(second.tools.len(), 1);
+}
+
+#[tokio::test]
+async fn turn_overrides_reach_every_model_call() {
+    let p = Scripted::new(vec![calls(&[("c1", "echo", r#"{"say":"pong"}"#)]), text("done")]);
+    let mut tools = ToolRegistry::new();
+    tools.register(Arc::new(Echo { parallel: true, barrier: None }));
+    let a = agent(p.clone(), tools, 5);
+    let overridden =
+        TurnInput { model: Some("other-model".into()), reasoning: Some(ReasoningEffort::High), ..input("ping") };
+    assert_eq!(run(&a, overridden).await.0.result.unwrap(), "done");
+    // Without overrides the settings' model is used and no reasoning level is sent.
+    let p2 = Scripted::new(vec![text("plain")]);
+    run(&agent(p2.clone(), ToolRegistry::new(), 5), input("hi")).await.0.result.unwrap();
+    let reqs = p.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 2);
+    for req in reqs.iter() {
+        assert_eq!(req.model, "other-model");
+        assert_eq!(req.reasoning, Some(ReasoningEffort::High));
+    }
+    let plain = &p2.requests.lock().unwrap()[0];
+    assert_eq!((plain.model.as_str(), plain.reasoning), ("m", None));
+}
+
+#[tokio::test]
+async fn thinking_blocks_are_replayed_for_the_rest_of_the_turn() {
+    let signed = ThinkingBlock::Thinking { thinking: "use echo".into(), signature: "sig".into() };
+    let Step::Answer(mut first) = calls(&[("c1", "echo", r#"{"say":"pong"}"#)]) else { unreachable!() };
+    first.thinking = vec![signed.clone()];
+    let p = Scripted::new(vec![Step::Answer(first), calls(&[("c2", "echo", r#"{"say":"again"}"#)]), text("done")]);
+    let mut tools = ToolRegistry::new();
+    tools.register(Arc::new(Echo { parallel: true, barrier: None }));
+    let (out, _) = run(&agent(p.clone(), tools, 5), input("ping")).await;
+    assert_eq!(out.result.unwrap(), "done");
+    let reqs = p.requests.lock().unwrap();
+    assert!(reqs[0].thinking.is_empty());
+    // History (2) + user (1): the first assistant answer is message 3 of the request.
+    let replay = vec![ThinkingReplay { message: 3, blocks: vec![signed] }];
+    assert_eq!(reqs[1].messages[3].tool_calls[0].id, "c1");
+    assert_eq!(reqs[1].thinking, replay);
+    // The second answer had no thinking; the first one's blocks still travel.
+    assert_eq!(reqs[2].thinking, replay);
 }
 
 #[tokio::test]

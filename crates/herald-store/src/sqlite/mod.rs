@@ -235,6 +235,11 @@ impl Store for SqliteStore {
         self.writer.submit(move |conn| write_ops::fork_session(conn, &id)).await
     }
 
+    async fn rewind_session(&self, session_id: &str, from_message_id: i64) -> Result<u64, StoreError> {
+        let session_id = session_id.to_owned();
+        self.writer.submit(move |conn| write_ops::rewind_session(conn, &session_id, from_message_id)).await
+    }
+
     async fn put_response(&self, id: &str, data: String, conversation: Option<&str>) -> Result<(), StoreError> {
         let (id, conversation, keep) = (id.to_owned(), conversation.map(str::to_owned), self.max_responses);
         self.writer.submit(move |conn| responses::put_response(conn, &id, &data, conversation.as_deref(), keep)).await

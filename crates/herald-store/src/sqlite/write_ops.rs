@@ -268,6 +268,38 @@ pub(crate) fn delete_session(conn: &Connection, id: &str) -> Result<bool, StoreE
     Ok(deleted > 0)
 }
 
+/// Deactivates the messages of `session_id` from `from_message_id` on and takes them
+/// off the session's counters. Nothing is deleted: the rows stay for the record, and
+/// every read (transcript, search, fork) already skips inactive ones. The search index
+/// keeps their entries, which the `active = 1` filter of every search hides.
+/// `updated_at` stays: undoing is not conversation activity.
+pub(crate) fn rewind_session(conn: &Connection, session_id: &str, from_message_id: i64) -> Result<u64, StoreError> {
+    if !session_exists(conn, session_id)? {
+        return Err(StoreError::SessionNotFound(session_id.to_owned()));
+    }
+    // Counted before the update, over the same rows it changes.
+    let (messages, tool_calls): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(CASE WHEN role = 'assistant' AND tool_calls IS NOT NULL \
+                                            THEN json_array_length(tool_calls) ELSE 0 END), 0) \
+             FROM messages WHERE session_id = ?1 AND active = 1 AND id >= ?2",
+        )?
+        .query_row(params![session_id, from_message_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if messages == 0 {
+        return Ok(0);
+    }
+    conn.prepare_cached("UPDATE messages SET active = 0 WHERE session_id = ?1 AND active = 1 AND id >= ?2")?
+        .execute(params![session_id, from_message_id])?;
+    conn.prepare_cached(
+        "UPDATE sessions SET \
+             message_count = MAX(message_count - ?2, 0), \
+             tool_call_count = MAX(tool_call_count - ?3, 0) \
+         WHERE id = ?1",
+    )?
+    .execute(params![session_id, messages, tool_calls])?;
+    Ok(messages as u64)
+}
+
 /// Ends `id` with reason `branched` and creates a child session holding a copy of its
 /// active messages. The copies keep their timestamps; the child starts with no usage.
 pub(crate) fn fork_session(conn: &Connection, id: &str) -> Result<SessionRecord, StoreError> {

@@ -62,6 +62,8 @@ pub async fn run(home: &Home, flags: &[FlagSetting]) -> anyhow::Result<ExitCode>
                 tools: Vec::new(),
                 max_tokens: 16,
                 temperature: None,
+                reasoning: None,
+                thinking: Vec::new(),
             };
             let target = resolved.base_url.clone().unwrap_or_else(|| "the default endpoint".into());
             match provider.complete(&request, false, &mut |_| {}).await {

@@ -15,12 +15,20 @@ use super::{KEY_HINT, PROVIDER};
 use crate::provider::errors::error_from_envelope;
 use crate::provider::http::{Progress, StreamDecoder};
 use crate::provider::sse::SseEvent;
-use crate::provider::{Completion, ProviderError, StreamDelta};
+use crate::provider::{Completion, ProviderError, StreamDelta, ThinkingBlock};
 
 #[derive(Debug)]
 enum Block {
     Text,
-    Thinking,
+    /// Kept whole (text and signature) so the turn can send it back.
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    /// Encrypted thinking: arrives whole in `content_block_start`.
+    Redacted {
+        data: String,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -77,8 +85,9 @@ impl AnthropicStreamDecoder {
             }
             "thinking" => {
                 self.push_reasoning(text("thinking").to_owned(), emit);
-                Block::Thinking
+                Block::Thinking { thinking: text("thinking").to_owned(), signature: text("signature").to_owned() }
             }
+            "redacted_thinking" => Block::Redacted { data: text("data").to_owned() },
             "tool_use" => {
                 let position = self.tool_count();
                 if text("name").is_empty() {
@@ -109,7 +118,26 @@ impl AnthropicStreamDecoder {
             // Text is shown whatever block it claims to belong to: losing words is
             // worse than a server's bookkeeping slip.
             "text_delta" => self.push_text(text("text").to_owned(), emit),
-            "thinking_delta" => self.push_reasoning(text("thinking").to_owned(), emit),
+            "thinking_delta" => {
+                let index = event.get("index").and_then(Value::as_u64);
+                if let Some(Block::Thinking { thinking, .. }) = index.and_then(|i| self.block_mut(i)) {
+                    thinking.push_str(text("thinking"));
+                }
+                self.push_reasoning(text("thinking").to_owned(), emit);
+            }
+            "signature_delta" => {
+                let index = event.get("index").and_then(Value::as_u64);
+                match index.and_then(|i| self.block_mut(i)) {
+                    Some(Block::Thinking { signature, .. }) => signature.push_str(text("signature")),
+                    // A signature with no thinking block to sign would make the replay
+                    // unverifiable; better to say so than to send a broken history.
+                    _ => {
+                        return Err(Self::malformed(format!(
+                            "signature_delta for content block {index:?}, which is not a thinking block"
+                        )));
+                    }
+                }
+            }
             "input_json_delta" => {
                 let index = event.get("index").and_then(Value::as_u64);
                 match index.and_then(|i| self.block_mut(i)) {
@@ -121,7 +149,7 @@ impl AnthropicStreamDecoder {
                     }
                 }
             }
-            // signature_delta, citations_delta and whatever comes next.
+            // citations_delta and whatever comes next.
             _ => {}
         }
         Ok(())
@@ -197,10 +225,19 @@ impl StreamDecoder for AnthropicStreamDecoder {
                 detail: "the connection closed before `message_stop`".into(),
             });
         }
+        let mut thinking = Vec::new();
         let tool_calls: Vec<ToolCall> = self
             .blocks
             .into_iter()
             .filter_map(|(_, block)| match block {
+                Block::Thinking { thinking: text, signature } => {
+                    thinking.push(ThinkingBlock::Thinking { thinking: text, signature });
+                    None
+                }
+                Block::Redacted { data } => {
+                    thinking.push(ThinkingBlock::Redacted { data });
+                    None
+                }
                 Block::ToolUse { id, name, json, initial } => {
                     let arguments = if !json.trim().is_empty() {
                         json
@@ -211,7 +248,7 @@ impl StreamDecoder for AnthropicStreamDecoder {
                     };
                     Some(ToolCall { id, name, arguments })
                 }
-                Block::Text | Block::Thinking | Block::Other => None,
+                Block::Text | Block::Other => None,
             })
             .collect();
         Ok(Completion {
@@ -221,6 +258,7 @@ impl StreamDecoder for AnthropicStreamDecoder {
             tool_calls,
             usage: self.usage.to_usage(),
             model: self.model,
+            thinking,
         })
     }
 }
@@ -304,6 +342,50 @@ data: {"type":"message_stop"}
     }
 
     #[test]
+    fn redacted_thinking_is_kept_and_stray_signatures_are_malformed() {
+        let stream = r#"event: message_start
+data: {"type":"message_start","message":{"model":"m","usage":{"input_tokens":1,"output_tokens":0}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"redacted_thinking","data":"EmwKAhgB"}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"thinking","thinking":"a","signature":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"b"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"signature_delta","signature":"s1"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"signature_delta","signature":"s2"}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":2,"content_block":{"type":"text","text":"hi"}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+        let c = run(stream).0.unwrap();
+        assert_eq!(c.content, "hi");
+        assert_eq!(c.reasoning.as_deref(), Some("ab"));
+        assert_eq!(
+            c.thinking,
+            vec![
+                ThinkingBlock::Redacted { data: "EmwKAhgB".into() },
+                ThinkingBlock::Thinking { thinking: "ab".into(), signature: "s1s2".into() },
+            ]
+        );
+        let stray = stream.replace(
+            r#""index":1,"delta":{"type":"signature_delta","signature":"s1"}"#,
+            r#""index":2,"delta":{"type":"signature_delta","signature":"s1"}"#,
+        );
+        assert!(matches!(run(&stray).0, Err(ProviderError::Malformed { .. })));
+    }
+
+    #[test]
     fn text_thinking_and_tool_use() {
         let (result, deltas) = run(TOOL_USE_STREAM);
         let c = result.unwrap();
@@ -329,6 +411,10 @@ data: {"type":"message_stop"}
             }
         );
         assert_eq!(c.model.as_deref(), Some("claude-sonnet-4-5-20250929"));
+        assert_eq!(
+            c.thinking,
+            vec![ThinkingBlock::Thinking { thinking: "Need the weather.".into(), signature: "EqQBCgIYAhIM".into() }]
+        );
         assert_eq!(
             deltas,
             vec![

@@ -5,14 +5,14 @@
 //! must come before any text in it, and empty text blocks are rejected. The request
 //! builder produces that shape from herald's flat message list.
 
-use herald_core::{FinishReason, Message, Role, ToolCall, Usage};
+use herald_core::{FinishReason, Role, ToolCall, Usage};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{KEY_HINT, PROVIDER};
 use crate::provider::errors::{error_from_envelope, quote};
 use crate::provider::http::f32_to_json;
-use crate::provider::{ChatRequest, Completion, ProviderError, SystemBlock};
+use crate::provider::{ChatRequest, Completion, ProviderError, ReasoningEffort, SystemBlock, ThinkingBlock};
 
 /// The JSON body of a Messages call.
 ///
@@ -33,11 +33,22 @@ pub fn build_request(request: &ChatRequest, stream: bool) -> Value {
         system.push(json!({ "type": "text", "text": m.content }));
     }
 
+    let thinking = request.reasoning.and_then(ReasoningEffort::anthropic_budget);
+    // Thinking tokens count against `max_tokens`, and Anthropic rejects a budget that
+    // is not below it. When the budget does not fit, the budget is added on top so the
+    // answer itself keeps the room the settings give it.
+    let max_tokens = match thinking {
+        Some(budget) if request.max_tokens <= budget => budget.saturating_add(request.max_tokens),
+        _ => request.max_tokens,
+    };
     let mut body = json!({
         "model": request.model,
-        "max_tokens": request.max_tokens,
-        "messages": conversation(&request.messages),
+        "max_tokens": max_tokens,
+        "messages": conversation(request),
     });
+    if let Some(budget) = thinking {
+        body["thinking"] = json!({ "type": "enabled", "budget_tokens": budget });
+    }
     if !system.is_empty() {
         body["system"] = Value::Array(system);
     }
@@ -52,7 +63,9 @@ pub fn build_request(request: &ChatRequest, stream: bool) -> Value {
         }
         body["tools"] = Value::Array(tools);
     }
-    if let Some(t) = request.temperature {
+    // Anthropic refuses `temperature` alongside extended thinking, so with thinking
+    // on the configured temperature is dropped rather than failing every call.
+    if let Some(t) = request.temperature.filter(|_| thinking.is_none()) {
         body["temperature"] = f32_to_json(t);
     }
     if stream {
@@ -90,10 +103,11 @@ fn system_blocks(blocks: &[SystemBlock]) -> Vec<Value> {
         .collect()
 }
 
-/// herald's messages as alternating Anthropic turns.
-fn conversation(messages: &[Message]) -> Vec<Value> {
+/// herald's messages as alternating Anthropic turns. An assistant message's replayed
+/// thinking blocks come first in it, where Anthropic requires them.
+fn conversation(request: &ChatRequest) -> Vec<Value> {
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for m in messages {
+    for (index, m) in request.messages.iter().enumerate() {
         let (role, blocks) = match m.role {
             Role::System => continue,
             Role::User => ("user", text_block(&m.content).into_iter().collect()),
@@ -108,7 +122,13 @@ fn conversation(messages: &[Message]) -> Vec<Value> {
                 ("user", vec![block])
             }
             Role::Assistant => {
-                let mut blocks: Vec<Value> = text_block(&m.content).into_iter().collect();
+                let mut blocks: Vec<Value> = request
+                    .thinking
+                    .iter()
+                    .filter(|r| r.message == index)
+                    .flat_map(|r| r.blocks.iter().map(thinking_block))
+                    .collect();
+                blocks.extend(text_block(&m.content));
                 blocks.extend(m.tool_calls.iter().map(tool_use_block));
                 ("assistant", blocks)
             }
@@ -133,6 +153,25 @@ fn conversation(messages: &[Message]) -> Vec<Value> {
             json!({ "role": role, "content": blocks })
         })
         .collect()
+}
+
+fn thinking_block(block: &ThinkingBlock) -> Value {
+    match block {
+        ThinkingBlock::Thinking { thinking, signature } => {
+            json!({ "type": "thinking", "thinking": thinking, "signature": signature })
+        }
+        ThinkingBlock::Redacted { data } => json!({ "type": "redacted_thinking", "data": data }),
+    }
+}
+
+/// A `thinking` or `redacted_thinking` block of a response, kept for replay.
+pub(super) fn thinking_of(block: &Value) -> Option<ThinkingBlock> {
+    let text = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    match block.get("type").and_then(Value::as_str)? {
+        "thinking" => Some(ThinkingBlock::Thinking { thinking: text("thinking"), signature: text("signature") }),
+        "redacted_thinking" => Some(ThinkingBlock::Redacted { data: text("data") }),
+        _ => None,
+    }
 }
 
 fn text_block(text: &str) -> Option<Value> {
@@ -223,7 +262,9 @@ pub fn parse_response(body: &[u8]) -> Result<Completion, ProviderError> {
         .content
         .ok_or_else(|| ProviderError::Malformed { provider: PROVIDER, detail: "the response has no content".into() })?;
     let (mut content, mut reasoning, mut tool_calls) = (String::new(), String::new(), Vec::new());
+    let mut thinking = Vec::new();
     for block in &blocks {
+        thinking.extend(thinking_of(block));
         let text = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or_default();
         match text("type") {
             "text" => content.push_str(text("text")),
@@ -241,7 +282,8 @@ pub fn parse_response(body: &[u8]) -> Result<Completion, ProviderError> {
                 };
                 tool_calls.push(ToolCall { id, name: text("name").to_owned(), arguments });
             }
-            // redacted_thinking, server tool blocks, citations: nothing herald shows.
+            // redacted_thinking (kept above for replay only), server tool blocks,
+            // citations: nothing herald shows.
             _ => {}
         }
     }
@@ -256,20 +298,31 @@ pub fn parse_response(body: &[u8]) -> Result<Completion, ProviderError> {
         tool_calls,
         usage: usage.to_usage(),
         model: response.model,
+        thinking,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::ToolSpec;
+    use crate::provider::{ThinkingReplay, ToolSpec};
+    use herald_core::Message;
 
     fn call(id: &str, args: &str) -> ToolCall {
         ToolCall { id: id.into(), name: "get_weather".into(), arguments: args.into() }
     }
 
     fn request(system: Vec<SystemBlock>, messages: Vec<Message>, tools: Vec<ToolSpec>) -> ChatRequest {
-        ChatRequest { model: "claude-sonnet-4-5".into(), system, messages, tools, max_tokens: 1024, temperature: None }
+        ChatRequest {
+            model: "claude-sonnet-4-5".into(),
+            system,
+            messages,
+            tools,
+            max_tokens: 1024,
+            temperature: None,
+            reasoning: None,
+            thinking: vec![],
+        }
     }
 
     fn block(text: &str, cache: bool) -> SystemBlock {
@@ -400,6 +453,76 @@ mod tests {
     }
 
     #[test]
+    fn reasoning_becomes_a_thinking_budget_and_drops_temperature() {
+        let base = ChatRequest { temperature: Some(0.7), ..request(vec![], vec![Message::user("hi")], vec![]) };
+        let expected = [
+            (ReasoningEffort::Minimal, 1024, 2048),
+            (ReasoningEffort::Low, 2048, 3072),
+            (ReasoningEffort::Medium, 8192, 9216),
+            (ReasoningEffort::High, 16384, 17408),
+            (ReasoningEffort::XHigh, 32000, 33024),
+        ];
+        for (effort, budget, max_tokens) in expected {
+            let body = build_request(&ChatRequest { reasoning: Some(effort), ..base.clone() }, false);
+            assert_eq!(body["thinking"], json!({"type": "enabled", "budget_tokens": budget}), "{effort}");
+            // 1024 configured tokens never exceed a budget, so the budget goes on top.
+            assert_eq!(body["max_tokens"], json!(max_tokens), "{effort}");
+            assert!(body.get("temperature").is_none(), "{effort}");
+        }
+        // A max_tokens already above the budget is kept as configured.
+        let roomy = ChatRequest { max_tokens: 4096, reasoning: Some(ReasoningEffort::Low), ..base.clone() };
+        let body = build_request(&roomy, true);
+        assert_eq!(body["max_tokens"], json!(4096));
+        assert_eq!(body["thinking"]["budget_tokens"], json!(2048));
+        assert_eq!(body["stream"], json!(true));
+        // Exactly at the budget is not below it, so it is raised.
+        let tight = ChatRequest { max_tokens: 2048, ..roomy };
+        assert_eq!(build_request(&tight, false)["max_tokens"], json!(4096));
+        // `none` and no level both send no thinking and keep the temperature.
+        for reasoning in [None, Some(ReasoningEffort::None)] {
+            let body = build_request(&ChatRequest { reasoning, ..base.clone() }, false);
+            assert!(body.get("thinking").is_none());
+            assert_eq!(body["temperature"], json!(0.7));
+            assert_eq!(body["max_tokens"], json!(1024));
+        }
+    }
+
+    #[test]
+    fn thinking_blocks_lead_their_assistant_message() {
+        let c = call("toolu_1", r#"{"city":"Paris"}"#);
+        let signed = ThinkingBlock::Thinking { thinking: "Check Paris.".into(), signature: "sig1".into() };
+        let redacted = ThinkingBlock::Redacted { data: "opaque".into() };
+        let req = ChatRequest {
+            reasoning: Some(ReasoningEffort::Low),
+            thinking: vec![ThinkingReplay { message: 1, blocks: vec![redacted, signed] }],
+            ..request(
+                vec![],
+                vec![
+                    Message::user("Weather?"),
+                    Message { tool_calls: vec![c.clone()], ..Message::assistant("Checking.") },
+                    Message::tool_result(&c, "18C"),
+                ],
+                vec![tool("get_weather")],
+            )
+        };
+        let messages = build_request(&req, false)["messages"].clone();
+        assert_eq!(
+            messages[1],
+            json!({"role": "assistant", "content": [
+                {"type": "redacted_thinking", "data": "opaque"},
+                {"type": "thinking", "thinking": "Check Paris.", "signature": "sig1"},
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+            ]})
+        );
+        // Blocks for a message that is not an assistant's go nowhere.
+        let misplaced = ChatRequest { thinking: vec![ThinkingReplay { message: 0, ..req.thinking[0].clone() }], ..req };
+        let body = build_request(&misplaced, false);
+        assert_eq!(body["messages"][0], json!({"role": "user", "content": [{"type": "text", "text": "Weather?"}]}));
+        assert_eq!(body["messages"][1]["content"][0], json!({"type": "text", "text": "Checking."}));
+    }
+
+    #[test]
     fn parses_the_documented_response() {
         let body = r#"{
           "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
@@ -435,6 +558,10 @@ mod tests {
             }
         );
         assert_eq!(c.model.as_deref(), Some("claude-sonnet-4-5-20250929"));
+        assert_eq!(
+            c.thinking,
+            vec![ThinkingBlock::Thinking { thinking: "The user wants weather.".into(), signature: "sig".into() }]
+        );
     }
 
     #[test]

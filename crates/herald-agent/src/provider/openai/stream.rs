@@ -210,6 +210,7 @@ impl StreamDecoder for OpenAiStreamDecoder {
             tool_calls,
             usage: self.usage.map(|u| u.to_usage()).unwrap_or_default(),
             model: self.model,
+            thinking: Vec::new(),
         })
     }
 }

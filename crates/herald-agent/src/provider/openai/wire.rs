@@ -36,6 +36,13 @@ pub fn build_request(request: &ChatRequest, stream: bool) -> Value {
     if let Some(t) = request.temperature {
         body["temperature"] = f32_to_json(t);
     }
+    // The documented values are exactly herald's level names (none, minimal, low,
+    // medium, high, xhigh), so the level goes out as typed. Not every model takes
+    // every level (only newer ones take `none` or `xhigh`); the server's refusal
+    // names the problem better than a guess here would.
+    if let Some(effort) = request.reasoning {
+        body["reasoning_effort"] = json!(effort.as_str());
+    }
     if !request.tools.is_empty() {
         body["tools"] = request
             .tools
@@ -278,6 +285,7 @@ pub fn parse_response(body: &[u8]) -> Result<Completion, ProviderError> {
         tool_calls,
         usage: response.usage.map(|u| u.to_usage()).unwrap_or_default(),
         model: response.model,
+        thinking: Vec::new(),
     })
 }
 
@@ -309,6 +317,8 @@ mod tests {
             }],
             max_tokens: 1024,
             temperature: Some(0.2),
+            reasoning: None,
+            thinking: vec![],
         }
     }
 
@@ -352,10 +362,38 @@ mod tests {
             tools: vec![],
             max_tokens: 16,
             temperature: None,
+            reasoning: None,
+            thinking: vec![],
         };
         assert_eq!(
             build_request(&req, false),
             json!({"model": "llama3", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]})
+        );
+    }
+
+    #[test]
+    fn reasoning_effort_is_sent_as_its_level() {
+        for effort in crate::provider::ReasoningEffort::ALL {
+            let body = build_request(&ChatRequest { reasoning: Some(effort), ..request() }, false);
+            assert_eq!(body["reasoning_effort"], json!(effort.as_str()), "{effort}");
+            // Nothing else changes: temperature and max_tokens stay as asked.
+            assert_eq!(body["temperature"], json!(0.2));
+            assert_eq!(body["max_tokens"], json!(1024));
+        }
+        assert_eq!(
+            build_request(&ChatRequest { reasoning: Some(crate::provider::ReasoningEffort::XHigh), ..request() }, true)
+                ["reasoning_effort"],
+            json!("xhigh")
+        );
+        assert!(build_request(&request(), false).get("reasoning_effort").is_none());
+        // Anthropic's thinking replay has no place in this format.
+        let replay = crate::provider::ThinkingReplay {
+            message: 2,
+            blocks: vec![crate::provider::ThinkingBlock::Redacted { data: "x".into() }],
+        };
+        assert_eq!(
+            build_request(&ChatRequest { thinking: vec![replay], ..request() }, false),
+            build_request(&request(), false)
         );
     }
 

@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A build directory outside the checkout, so repeated runs (and fresh clones) reuse it.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/herald/target}"
+# A build directory outside the checkout, so repeated runs (and fresh clones at the same
+# path) reuse it. One per checkout path: cargo does not tell apart two checkouts of the
+# same workspace sharing a directory (its fingerprints ignore where the sources are), so
+# a build in one could be taken as fresh by the other.
+checkout_id="$(pwd -P | sha256sum | cut -c1-12)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/herald/target-$checkout_id}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_INCREMENTAL=0
-FUZZ_TARGET_DIR="${HERALD_FUZZ_TARGET_DIR:-$HOME/.cache/herald/fuzz-target}"
+FUZZ_TARGET_DIR="${HERALD_FUZZ_TARGET_DIR:-$HOME/.cache/herald/fuzz-target-$checkout_id}"
 
 step() { printf '\n== %s\n' "$*"; }
 

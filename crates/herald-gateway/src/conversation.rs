@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use herald_agent::tools::MemoryFiles;
-use herald_agent::{Agent, Steering, TurnError, TurnEvent, TurnInput, TurnOutput};
+use herald_agent::{Agent, ReasoningEffort, Steering, TurnError, TurnEvent, TurnInput, TurnOutput};
 use herald_core::{Message, Role, Usage};
 use herald_store::{NewMessage, NewSession, SessionRecord, Store, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -125,6 +125,8 @@ pub struct InboundTurn<'a> {
     /// transcript and is not appended again.
     pub resume: bool,
     pub steer: Option<Steering>,
+    /// The session's `/reasoning` level, if one was set.
+    pub reasoning: Option<ReasoningEffort>,
     /// Cancelled when the gateway shuts down: a turn stopped by it records nothing,
     /// so the restart runs it again from the user's message.
     pub shutdown: CancellationToken,
@@ -202,8 +204,8 @@ impl Conversations {
             user,
             session_id: Some(session_id.clone()),
             steer: turn.steer,
-            model: None,
-            reasoning: None,
+            model: session_model(&session),
+            reasoning: turn.reasoning,
         };
         let output = self.agent.run_turn(input, on_event, cancel).await;
         let stopped_by_shutdown = matches!(output.result, Err(TurnError::Cancelled)) && turn.shutdown.is_cancelled();
@@ -212,6 +214,12 @@ impl Conversations {
         }
         Ok(InboundTurnReport { session, result: output.result, usage: output.usage, from_transcript: false })
     }
+}
+
+/// The model a session's `/model` chose (its `model_override`), if any.
+pub fn session_model(session: &SessionRecord) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(session.model_override.as_deref()?).ok()?;
+    value.get("model")?.as_str().map(str::to_string).filter(|m| !m.is_empty())
 }
 
 /// The stored conversation, as the model should see it; a session that does not exist

@@ -9,6 +9,7 @@ pub mod admission;
 pub mod backend;
 pub mod commands;
 pub mod conversation;
+pub mod delivery;
 pub mod prompt;
 pub mod runner;
 pub mod search;

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::session_commands::SessionCommand;
 use super::turn::{self, Ended, TurnDone, TurnJob};
 use super::{ACTOR_IDLE, Shared, busy, finish, resolve};
 
@@ -35,19 +36,11 @@ impl Job {
 }
 
 /// What an actor is asked to do.
-// The slash commands (next) construct Queue, Steer and Stop.
-#[allow(dead_code)]
 pub enum Work {
     /// A message for the conversation.
     Message(Job),
-    /// A message to run as its own turn after the current one, whatever the busy mode
-    /// (`/queue`).
-    Queue(Job),
-    /// A message handed to the running turn (`/steer`); queued when nothing runs.
-    Steer(Job),
-    /// `/stop`: stop the running turn, keep the session. The job is the command itself,
-    /// answered and finished here.
-    Stop(Job),
+    /// A slash command about the conversation; the job is the message that carried it.
+    Command(Job, SessionCommand),
 }
 
 struct Running {
@@ -61,8 +54,8 @@ struct Running {
 }
 
 pub struct Actor {
-    key: String,
-    shared: Arc<Shared>,
+    pub(super) key: String,
+    pub(super) shared: Arc<Shared>,
     running: Option<Running>,
     queue: VecDeque<Job>,
     last_ack: Option<Instant>,
@@ -136,30 +129,35 @@ impl Actor {
                     }
                 }
             },
-            Work::Queue(job) => {
-                let ack = self.running.is_some();
-                self.enqueue(job.clone());
-                if ack {
-                    self.ack(&job, BusyInputMode::Queue).await;
-                }
-            }
-            Work::Steer(job) => {
-                if self.running.is_some() {
-                    self.steer(job).await;
-                } else {
-                    self.queue.push_back(job);
-                }
-            }
-            Work::Stop(job) => {
-                let text = if self.running.is_some() {
-                    self.interrupt();
-                    "⚡ Stopped. You can continue this session."
-                } else {
-                    "No active task to stop."
-                };
-                turn::reply_and_finish(&self.shared, &job.inbound, text, job.inbound_id, "command").await;
-            }
+            Work::Command(job, command) => self.on_command(job, command).await,
         }
+    }
+
+    /// `/queue <prompt>`: its own turn after the current one, whatever the busy mode.
+    pub(super) async fn queue_command(&mut self, job: Job) {
+        let ack = self.running.is_some();
+        self.enqueue(job.clone());
+        if ack {
+            self.ack(&job, BusyInputMode::Queue).await;
+        }
+    }
+
+    /// `/steer <prompt>`: into the running turn; queued when nothing runs.
+    pub(super) async fn steer_command(&mut self, job: Job) {
+        if self.running.is_some() {
+            self.steer(job).await;
+        } else {
+            self.queue.push_back(job);
+        }
+    }
+
+    /// How long the current turn has run, if one runs.
+    pub(super) fn running_for(&self) -> Option<std::time::Duration> {
+        self.running.as_ref().map(|r| r.started.elapsed())
+    }
+
+    pub(super) fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// Queues a turn; past the cap the text joins the last queued turn, so nothing is
@@ -192,10 +190,15 @@ impl Actor {
         }
     }
 
-    fn interrupt(&mut self) {
-        if let Some(running) = &self.running {
-            running.stopped_by_user.store(true, Ordering::SeqCst);
-            running.cancel.cancel();
+    /// Stops the running turn as the user's stop; `false` when none runs.
+    pub(super) fn interrupt(&mut self) -> bool {
+        match &self.running {
+            Some(running) => {
+                running.stopped_by_user.store(true, Ordering::SeqCst);
+                running.cancel.cancel();
+                true
+            }
+            None => false,
         }
     }
 
@@ -249,6 +252,11 @@ impl Actor {
                 }
             },
         };
+        let reasoning = match self.shared.store.state_get(super::session_commands::REASONING_NAMESPACE, &self.key).await
+        {
+            Ok(Some(level)) => herald_agent::ReasoningEffort::parse(&level),
+            _ => None,
+        };
         let cancel = self.shared.shutdown.child_token();
         let stopped_by_user = Arc::new(AtomicBool::new(false));
         let steer = Steering::default();
@@ -258,6 +266,7 @@ impl Actor {
             session,
             note,
             resume: job.resume_session.is_some(),
+            reasoning,
             steer: steer.clone(),
             cancel: cancel.clone(),
             stopped_by_user: stopped_by_user.clone(),

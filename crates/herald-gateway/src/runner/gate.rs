@@ -19,3 +19,72 @@ pub enum Admit {
 pub trait Gate: Send + Sync + 'static {
     async fn admit(&self, inbound: &Inbound) -> Admit;
 }
+
+/// The gateway's admission: a copy of a message just seen is dropped (Hermes's message
+/// deduplicator, by id then by content), then authorization in Hermes's order; a
+/// stranger in a DM gets a pairing code when `unauthorized_dm_behavior` is `pair`.
+pub struct AccessGate {
+    admission: crate::admission::Admission,
+    dedup: std::sync::Mutex<crate::admission::Dedup>,
+    store: std::sync::Arc<dyn herald_store::Store>,
+}
+
+impl AccessGate {
+    pub fn new(
+        store: std::sync::Arc<dyn herald_store::Store>,
+        access: herald_core::config::AccessConfig,
+    ) -> AccessGate {
+        AccessGate {
+            admission: crate::admission::Admission::new(access),
+            dedup: std::sync::Mutex::new(crate::admission::Dedup::default()),
+            store,
+        }
+    }
+}
+
+#[async_trait]
+impl Gate for AccessGate {
+    async fn admit(&self, inbound: &Inbound) -> Admit {
+        use crate::admission::{Decision, IgnoreReason, pairing_reply};
+        let now = jiff::Timestamp::now().as_millisecond();
+        if self.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).seen(inbound, now) {
+            return Admit::Drop("duplicate");
+        }
+        let store = self.store.clone();
+        let decision = self
+            .admission
+            .check(inbound, |platform, user| async move {
+                // A store failure counts as "not approved": refusing is the safe side.
+                store.pairing_is_approved(platform.as_str(), &user).await.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot read pairing approvals; treating the sender as unknown");
+                    false
+                })
+            })
+            .await;
+        match decision {
+            Decision::Allow => Admit::Pass,
+            Decision::Ignore(IgnoreReason::NotAuthorizedInGroup) => Admit::Drop("unauthorized"),
+            Decision::Ignore(IgnoreReason::UnauthorizedDmIgnored) => Admit::Drop("unauthorized"),
+            Decision::Ignore(IgnoreReason::NoUserId) => Admit::Drop("unauthorized"),
+            Decision::Pair => {
+                let source = &inbound.source;
+                let user = source.user_id.clone().unwrap_or_default();
+                match self
+                    .store
+                    .pairing_request(source.platform.as_str(), &user, source.user_name.as_deref(), now)
+                    .await
+                {
+                    Ok(answer) => match pairing_reply(&source.platform, &answer) {
+                        Some(text) => Admit::Reply(text),
+                        // Rate limited: Hermes stays silent.
+                        None => Admit::Drop("unauthorized"),
+                    },
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot issue a pairing code");
+                        Admit::Reply(crate::admission::PAIRING_UNAVAILABLE_TEXT.to_string())
+                    }
+                }
+            }
+        }
+    }
+}

@@ -11,12 +11,14 @@
 
 mod actor;
 mod busy;
+mod commands;
 mod context;
 pub mod gate;
 mod replies;
 pub mod reset;
 mod resolve;
 mod resume;
+mod session_commands;
 mod turn;
 pub mod watcher;
 
@@ -26,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use herald_core::config::SessionsConfig;
+use herald_core::config::{AccessConfig, SessionsConfig};
 use herald_core::{Accepted, Inbound, InboundSink, SessionKeyPolicy, SinkError, build_session_key};
 use herald_store::{NewInbound, Store};
 use jiff::tz::TimeZone;
@@ -36,9 +38,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::conversation::Conversations;
 
-pub use gate::{Admit, Gate};
+pub use gate::{AccessGate, Admit, Gate};
 pub use replies::{Origin, Replies, ReplyError, ReplyStream};
 pub use resume::{MAX_FAILED_RESUMES, ResumeReport};
+pub use session_commands::{SESSION_COMMANDS, SessionCommand};
 
 use actor::{Job, Work};
 
@@ -51,6 +54,8 @@ pub struct RunnerSetup {
     pub time_zone: TimeZone,
     /// Admission: who may talk, pairing, duplicate content.
     pub gate: Arc<dyn Gate>,
+    /// Slash command tiers (and the allowlists `/whoami` explains).
+    pub access: AccessConfig,
     /// Turns may be interrupted by the shutdown; they are then resumed at the next start.
     pub shutdown: CancellationToken,
     /// Milliseconds since the epoch, for reset policies and the resume window.
@@ -77,6 +82,7 @@ pub(crate) struct Shared {
     pub config: SessionsConfig,
     pub time_zone: TimeZone,
     pub gate: Arc<dyn Gate>,
+    pub access: AccessConfig,
     pub shutdown: CancellationToken,
     pub key_policy: SessionKeyPolicy,
     pub clock: Clock,
@@ -87,6 +93,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The platforms replies can go to.
+    pub fn platforms(&self) -> Vec<String> {
+        self.replies.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
     pub fn replies(&self, platform: &str) -> Option<Arc<dyn Replies>> {
         self.replies.read().unwrap_or_else(PoisonError::into_inner).get(platform).cloned()
     }
@@ -140,6 +151,7 @@ impl Runner {
                 config: setup.config,
                 time_zone: setup.time_zone,
                 gate: setup.gate,
+                access: setup.access,
                 shutdown: setup.shutdown,
                 key_policy,
                 clock: setup.clock,
@@ -210,6 +222,9 @@ impl Runner {
                     finish(&shared, inbound_id, outcome).await;
                     return;
                 }
+            }
+            if commands::dispatch(&shared, &key, inbound_id, &inbound).await {
+                return;
             }
             shared.send(&key, Work::Message(Job::new(inbound_id, inbound)));
         });

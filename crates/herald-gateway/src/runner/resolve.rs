@@ -84,7 +84,6 @@ pub async fn resolve(shared: &Shared, key: &str, inbound: &Inbound, now_ms: i64)
     Ok(Resolved { session: fresh, reset: Some(reason), notify })
 }
 
-#[allow(dead_code)] // Called by the `/new` handler.
 /// `/new` and `/reset`: ends the key's current session; the next message opens a new
 /// one (flagged `is_fresh_reset`). Returns the ended session's id.
 pub async fn reset_by_user(shared: &Shared, key: &str) -> Result<Option<String>, StoreError> {

@@ -36,6 +36,7 @@ pub struct TurnJob {
     pub session: NewSession,
     pub note: Option<String>,
     pub resume: bool,
+    pub reasoning: Option<herald_agent::ReasoningEffort>,
     pub steer: Steering,
     pub cancel: CancellationToken,
     /// Set by the actor before it cancels for `/stop` or an interrupt, so the turn can
@@ -118,6 +119,7 @@ pub async fn run(shared: Arc<Shared>, job: TurnJob) -> TurnDone {
                 context: &context,
                 resume: job.resume,
                 steer: Some(job.steer.clone()),
+                reasoning: job.reasoning,
                 shutdown: shared.shutdown.clone(),
             },
             &mut on_event,

@@ -1,0 +1,158 @@
+//! The outbox worker: sends what the store holds as due, in order per chat, and records
+//! each outcome. A row is claimed (durably) before its send, so after a crash a row
+//! left in flight is marked unknown and never sent again: a reply may be lost in that
+//! window but is never delivered twice.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::{Adapter, OutboundOp, SendError, Target};
+use herald_store::{OutboundRow, Store, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Retries give up after this many attempts.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// How often the worker looks even when nothing woke it (retries fall due).
+const POLL: Duration = Duration::from_millis(500);
+
+pub struct Outbox {
+    pub adapter: Arc<dyn Adapter>,
+    pub store: Arc<dyn Store>,
+    pub platform: String,
+    pub wake: Notify,
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Backoff for attempt `n` (1-based): 1 s, 2 s, 4 s … capped at 60 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
+impl Outbox {
+    /// At startup: rows a crash left in flight become unknown (never resent).
+    pub async fn recover(&self) -> Result<usize, StoreError> {
+        let abandoned = self.store.abandon_in_flight(&self.platform, None).await?;
+        if !abandoned.is_empty() {
+            tracing::warn!(
+                platform = %self.platform,
+                count = abandoned.len(),
+                "replies that were being sent when the process stopped are not sent again"
+            );
+        }
+        Ok(abandoned.len())
+    }
+
+    /// Sends until `cancel`; wakes at once when something is queued.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            match self.pass().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "the outbox could not be read"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// One pass over the due rows. Returns whether it sent anything (more may be due).
+    pub async fn pass(&self) -> Result<bool, StoreError> {
+        let due = self.store.due_outbound(&self.platform, None, now_ms(), 64).await?;
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut sent_any = false;
+        for row in due {
+            // A chat whose earlier send must wait keeps its later ones waiting too, so
+            // the parts of an answer never arrive out of order.
+            let chat = chat_of(&row);
+            if blocked.contains(&chat) {
+                continue;
+            }
+            if !self.send_row(row).await? {
+                blocked.insert(chat);
+            } else {
+                sent_any = true;
+            }
+        }
+        Ok(sent_any)
+    }
+
+    /// Sends one row; `false` when it must wait (retry later).
+    async fn send_row(&self, row: OutboundRow) -> Result<bool, StoreError> {
+        let Some(row) = self.store.claim_outbound(row.id).await? else { return Ok(true) };
+        let (target, op) = match (
+            serde_json::from_str::<Target>(&row.target_json),
+            serde_json::from_str::<OutboundOp>(&row.op_json),
+        ) {
+            (Ok(t), Ok(o)) => (t, o),
+            _ => {
+                self.store.fail_outbound(row.id, "the stored send cannot be read").await?;
+                return Ok(true);
+            }
+        };
+        match self.adapter.send(&target, &op).await {
+            Ok(sent) => {
+                self.store.complete_outbound(row.id, sent.message_id.as_deref()).await?;
+                Ok(true)
+            }
+            Err(SendError::NotModified) => {
+                self.store.complete_outbound(row.id, None).await?;
+                Ok(true)
+            }
+            // The preview to replace is gone: the final text goes out as a new message.
+            Err(SendError::MessageGone(_)) if matches!(op, OutboundOp::Edit { .. }) => {
+                let OutboundOp::Edit { text, format, .. } = op else { unreachable!() };
+                let fresh = OutboundOp::Send { text, format };
+                let result = self.adapter.send(&target, &fresh).await;
+                match result {
+                    Ok(sent) => self.store.complete_outbound(row.id, sent.message_id.as_deref()).await?,
+                    Err(e) => self.store.fail_outbound(row.id, &e.to_string()).await?,
+                }
+                Ok(true)
+            }
+            Err(SendError::MessageGone(_)) if matches!(op, OutboundOp::Delete { .. }) => {
+                self.store.complete_outbound(row.id, None).await?;
+                Ok(true)
+            }
+            Err(error) if error.is_retryable() && row.attempts < MAX_ATTEMPTS => {
+                let wait = match &error {
+                    SendError::RateLimited { retry_after } => (*retry_after).max(Duration::from_millis(100)),
+                    _ => backoff(row.attempts),
+                };
+                tracing::info!(id = row.id, %error, ?wait, "send failed; retrying");
+                self.store.retry_outbound(row.id, &error.to_string(), now_ms() + wait.as_millis() as i64).await?;
+                Ok(false)
+            }
+            Err(error) => {
+                tracing::warn!(id = row.id, %error, "send failed for good");
+                self.store.fail_outbound(row.id, &error.to_string()).await?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+fn chat_of(row: &OutboundRow) -> String {
+    serde_json::from_str::<Target>(&row.target_json)
+        .map(|t| format!("{}:{}", t.chat_id, t.thread_id.unwrap_or_default()))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_minute() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+        assert_eq!(backoff(20), Duration::from_secs(60));
+    }
+}

@@ -7,9 +7,11 @@
 
 pub mod backend;
 pub mod conversation;
+pub mod lifecycle;
 pub mod prompt;
 pub mod search;
 pub mod status;
+pub mod supervisor;
 
 pub use backend::{AgentSlot, BackendSetup, GatewayBackend, RouteAgent};
 pub use conversation::{ConversationError, Conversations, TurnReport};

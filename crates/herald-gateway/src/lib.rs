@@ -10,10 +10,12 @@ pub mod backend;
 pub mod commands;
 pub mod conversation;
 pub mod delivery;
+pub mod lifecycle;
 pub mod prompt;
 pub mod runner;
 pub mod search;
 pub mod status;
+pub mod supervisor;
 
 pub use backend::{AgentSlot, BackendSetup, GatewayBackend, RouteAgent};
 pub use conversation::{ConversationError, Conversations, InboundTurn, InboundTurnReport, TurnReport};

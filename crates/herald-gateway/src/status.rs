@@ -74,7 +74,8 @@ impl GatewayStatus {
         GatewayStatus {
             file,
             pid: std::process::id(),
-            start_time: jiff::Timestamp::now().as_millisecond() as f64 / 1000.0,
+            // The same value `gateway.pid` and the stop markers carry.
+            start_time: crate::lifecycle::process_start_time(),
             snapshot: Mutex::new(Snapshot {
                 state: GatewayState::Starting,
                 exit_reason: None,

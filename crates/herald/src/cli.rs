@@ -62,8 +62,18 @@ pub enum PairingCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
-    /// Run in the foreground until SIGTERM or SIGINT, then drain running turns and exit 0.
+    /// Run in the foreground until a signal, then drain running turns. Exits 0 after a
+    /// planned stop (`herald gateway stop`, a takeover, Ctrl-C) and 75 after any other.
     Run(GatewayRunArgs),
+    /// Say whether a gateway runs in this home, with its pid and each platform's state.
+    /// Exits 0 when running, 3 when not.
+    Status,
+    /// Stop the gateway of this home (a planned stop: it drains and exits 0).
+    Stop(GatewayStopArgs),
+    /// Stop the gateway and start it again (through systemd when systemd runs it).
+    Restart(GatewayStopArgs),
+    /// Write a systemd user unit that runs this gateway (~/.config/systemd/user/herald-gateway.service).
+    Install(GatewayInstallArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +81,28 @@ pub struct GatewayRunArgs {
     /// How log lines are written to stderr: `human` lines or one `json` object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "HERALD_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Take over from a gateway already running in this home: it is asked to stop (and
+    /// killed if it does not stop in time), then this one starts.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayStopArgs {
+    /// How long to wait for the gateway to exit, in seconds
+    /// (default: gateway.drain_timeout_seconds plus 15).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayInstallArgs {
+    /// Print the unit instead of writing it.
+    #[arg(long)]
+    pub print: bool,
+    /// Replace an existing unit file that differs.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

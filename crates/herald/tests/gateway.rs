@@ -111,7 +111,7 @@ async fn health_and_a_chat_completion_are_served_and_the_turn_is_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_a_running_turn_finish_refuses_new_ones_and_exits_zero() {
+async fn sigterm_lets_a_running_turn_finish_refuses_new_ones_and_exits_75_as_unplanned() {
     let llm = ScriptedLlm::start().await;
     llm.push(Reply::text("Worth the wait.").delayed(Duration::from_secs(2)));
     let mut h = Herald::openai(&llm);
@@ -153,7 +153,8 @@ async fn sigterm_lets_a_running_turn_finish_refuses_new_ones_and_exits_zero() {
     let body: Value = finished.json().await.expect("json");
     assert_eq!(body["choices"][0]["message"]["content"], "Worth the wait.");
 
-    assert_eq!(gateway.daemon.wait(STOP_WITHIN).await, 0, "{}", gateway.daemon.stderr());
+    // Nobody announced this SIGTERM (no `herald gateway stop`): 75, so a supervisor restarts it.
+    assert_eq!(gateway.daemon.wait(STOP_WITHIN).await, 75, "{}", gateway.daemon.stderr());
     assert_eq!(state_file(&h)["gateway_state"], "stopped");
 }
 

@@ -283,6 +283,9 @@ pub struct GatewayConfig {
     pub drain_timeout: std::time::Duration,
     /// Largest inbound media file an adapter downloads (`gateway.max_inbound_media_bytes`).
     pub max_inbound_media_bytes: u64,
+    /// Where the credential locks live (`gateway.lock_dir`); `None` is the default
+    /// directory (`herald_gateway::lifecycle::credential_lock_dir`).
+    pub lock_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -347,6 +350,7 @@ impl Config {
             gateway: GatewayConfig {
                 drain_timeout: std::time::Duration::from_secs(v.uint("gateway.drain_timeout_seconds")),
                 max_inbound_media_bytes: v.uint("gateway.max_inbound_media_bytes"),
+                lock_dir: v.text("gateway.lock_dir").filter(|d| !d.is_empty()).map(std::path::PathBuf::from),
             },
             telegram: TelegramConfig::from_values(&v),
             sessions: SessionsConfig::from_values(&v),

@@ -221,6 +221,13 @@ pub const SETTINGS: &[Setting] = &[
         "On SIGTERM/SIGINT, how long running turns may finish before they are cancelled.",
     ),
     setting(
+        "gateway.lock_dir",
+        &["HERALD_GATEWAY_LOCK_DIR", "HERMES_GATEWAY_LOCK_DIR"],
+        None,
+        Kind::Text,
+        "Machine-wide directory of the credential locks that keep two gateways off one bot token (default ~/.local/state/herald/gateway-locks).",
+    ),
+    setting(
         "gateway.max_inbound_media_bytes",
         &["HERALD_MAX_INBOUND_MEDIA_BYTES"],
         Some("134217728"),

@@ -3,8 +3,13 @@
 //! Start: home, configuration, store, API key, agents, then the listener; every step
 //! that can fail says what to change. Run: the API server until SIGTERM or SIGINT.
 //! Stop: new requests get 503 while running turns get `gateway.drain_timeout_seconds`
-//! to finish; the rest are cancelled and recorded, then the process exits 0.
-//! `gateway_state.json` follows each transition.
+//! to finish; the rest are cancelled and recorded. The exit code is 0 when the stop was
+//! planned (a `herald gateway stop` or `--replace` marker names this process, or SIGINT
+//! from a person) and 75 otherwise, so a supervisor restarts the gateway after a stop
+//! nobody asked for. `gateway_state.json` follows each transition.
+//!
+//! One gateway per home: `gateway.lock` is held for the process lifetime and
+//! `gateway.pid` names it (see `gateway_control`).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -14,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use herald_core::config::{Config, Effective};
+use herald_gateway::lifecycle::{PidFile, ProcessRecord, StopKind, mark_clean_shutdown, take_clean_shutdown};
 use herald_gateway::{BackendSetup, GatewayBackend, GatewayState, GatewayStatus, PromptFiles};
 use herald_store::{SqliteStore, Store};
 use herald_web::{ApiConfig, ApiServer};
@@ -23,6 +29,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::api_key;
 use crate::cli::{GatewayRunArgs, LogFormat};
+use crate::cmd::gateway_control;
 use crate::home::Home;
 use crate::settings::{self, FlagSetting};
 use crate::wiring;
@@ -40,6 +47,13 @@ pub async fn run(home: &Home, flags: &[FlagSetting], args: GatewayRunArgs) -> an
         tracing::warn!("{warning}");
     }
     home.ensure()?;
+    // Before anything is written: a refused second gateway must not touch the files of
+    // the running one.
+    let _instance = gateway_control::claim_home(home, args.replace, gateway_control::stop_wait(&effective.config))?;
+    let _pid_file = PidFile::write(&home.dir)
+        .with_context(|| format!("cannot write {}", home.dir.join("gateway.pid").display()))?;
+    let previous_clean = take_clean_shutdown(&home.dir);
+    tracing::info!(previous_shutdown_clean = previous_clean, "starting");
 
     let status = Arc::new(GatewayStatus::new(Some(home.dir.join("gateway_state.json"))));
     record(&status, GatewayState::Starting, None);
@@ -59,21 +73,37 @@ pub async fn run(home: &Home, flags: &[FlagSetting], args: GatewayRunArgs) -> an
     }
     record(&status, GatewayState::Running, None);
 
-    let reason = match started {
+    let stopped = match started {
         Started::Api { server, listener, backend, store } => {
-            let reason = serve(server, listener, backend, &status, signals).await?;
+            let stopped = serve(home, server, listener, backend, &status, signals).await?;
             close_store(store).await;
-            reason
+            stopped
         }
         Started::Idle => {
             let signal = signals.next().await;
-            tracing::info!(signal, "stopping");
-            signal
+            let kind = StopKind::after_signal(&home.dir, &ProcessRecord::current(), signal);
+            tracing::info!(signal, stop = kind.describe(), "stopping");
+            Stopped { signal, kind, drained: true }
         }
     };
-    record(&status, GatewayState::Stopped, Some(reason));
-    tracing::info!(reason, "gateway stopped");
-    Ok(ExitCode::SUCCESS)
+    // Only a stop whose drain finished is clean: the next start resumes nothing.
+    if stopped.drained
+        && let Err(error) = mark_clean_shutdown(&home.dir)
+    {
+        tracing::warn!(%error, "cannot write the clean shutdown marker");
+    }
+    record(&status, GatewayState::Stopped, Some(stopped.signal));
+    let code = stopped.kind.exit_code();
+    tracing::info!(reason = stopped.signal, stop = stopped.kind.describe(), exit_code = code, "gateway stopped");
+    Ok(ExitCode::from(code))
+}
+
+/// How the gateway ended.
+struct Stopped {
+    signal: &'static str,
+    kind: StopKind,
+    /// Every running turn finished (or was recorded) within the drain.
+    drained: bool,
 }
 
 enum Started {
@@ -187,22 +217,30 @@ fn url(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
-/// Serves until a signal, then drains. Returns the signal's name.
+/// Serves until a signal, then drains.
 async fn serve(
+    home: &Home,
     server: ApiServer,
     listener: TcpListener,
     backend: GatewayBackend,
     status: &Arc<GatewayStatus>,
     mut signals: Signals,
-) -> anyhow::Result<&'static str> {
-    let reason = Arc::new(Mutex::new("the server stopped"));
+) -> anyhow::Result<Stopped> {
+    let reason = Arc::new(Mutex::new(("the server stopped", StopKind::Unplanned)));
     let shutdown = {
-        let (status, backend, reason) = (status.clone(), backend.clone(), reason.clone());
+        let (status, backend, reason, dir) = (status.clone(), backend.clone(), reason.clone(), home.dir.clone());
         async move {
             let signal = signals.next().await;
-            *reason.lock().unwrap_or_else(PoisonError::into_inner) = signal;
+            // Read at once: the markers are valid for 60 s, the drain may take longer.
+            let kind = StopKind::after_signal(&dir, &ProcessRecord::current(), signal);
+            tracing::info!(
+                signal,
+                stop = kind.describe(),
+                running_turns = backend.active_turns(),
+                "stopping: draining running turns"
+            );
+            *reason.lock().unwrap_or_else(PoisonError::into_inner) = (signal, kind);
             record(&status, GatewayState::Draining, None);
-            tracing::info!(signal, running_turns = backend.active_turns(), "stopping: draining running turns");
             // A second signal stops waiting: the running turns are cancelled now, and
             // still record what they had done.
             tokio::spawn(async move {
@@ -213,18 +251,21 @@ async fn serve(
         }
     };
     let served = server.serve(listener, shutdown).await;
+    // Turns still running now outlived the drain and were cancelled.
+    let outlived = backend.active_turns();
 
     // The server dropped whatever outlived the drain; those turns record their partial
     // work in their own tasks. Wait for them, or it is lost with the process.
-    if !backend.shutdown(RECORD_GRACE).await {
+    let recorded = backend.shutdown(RECORD_GRACE).await;
+    if !recorded {
         tracing::warn!(running_turns = backend.active_turns(), "some turns were not recorded in time");
     }
-    let reason = *reason.lock().unwrap_or_else(PoisonError::into_inner);
+    let (signal, kind) = reason.lock().unwrap_or_else(PoisonError::into_inner).clone();
     if let Err(error) = served {
         record(status, GatewayState::Stopped, Some(&format!("the API server failed: {error}")));
         return Err(error).context("the API server failed");
     }
-    Ok(reason)
+    Ok(Stopped { signal, kind, drained: outlived == 0 && recorded })
 }
 
 /// Closes the database once nothing else holds it, which checkpoints the WAL into the

@@ -4,6 +4,8 @@ mod chat;
 mod config;
 mod doctor;
 mod gateway;
+mod gateway_control;
+mod gateway_install;
 mod pairing;
 mod sessions;
 
@@ -48,6 +50,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => doctor::run(&home, &flags).await,
         // The daemon sets up its own logging: info level, human or JSON.
         Command::Gateway(GatewayCommand::Run(args)) => gateway::run(&home, &flags, args).await,
+        Command::Gateway(GatewayCommand::Status) => gateway_control::status(&home),
+        Command::Gateway(GatewayCommand::Stop(args)) => gateway_control::stop(&home, &prepare()?, &args),
+        Command::Gateway(GatewayCommand::Restart(args)) => {
+            gateway_control::restart(&home, &prepare()?, &cli.set, &args).await
+        }
+        Command::Gateway(GatewayCommand::Install(args)) => gateway_install::run(&home, &prepare()?, &args),
         Command::Chat(args) => chat::run(&home, &prepare()?.config, args).await,
         Command::Sessions(cmd) => {
             prepare()?;

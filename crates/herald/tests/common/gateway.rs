@@ -17,6 +17,9 @@ pub struct Gateway {
     pub daemon: Daemon,
     pub base: String,
     pub http: reqwest::Client,
+    /// The home and environment it runs with, for `herald gateway stop`.
+    home: std::path::PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
@@ -36,7 +39,7 @@ impl Gateway {
             if let Ok(response) = http.get(format!("{base}/health")).send().await
                 && response.status() == 200
             {
-                return Gateway { daemon, base, http };
+                return Gateway { daemon, base, http, home: h.path().to_path_buf(), env: h.env.clone() };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -53,8 +56,20 @@ impl Gateway {
             .expect("send the chat completion")
     }
 
+    /// A planned stop with `herald gateway stop` (SIGTERM after a planned-stop marker);
+    /// the gateway's exit code.
     pub async fn stop(&mut self) -> i32 {
-        self.daemon.signal("TERM");
+        let stop = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["gateway", "stop"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("HERALD_HOME", &self.home)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .await
+            .expect("run herald gateway stop");
+        assert!(stop.status.success(), "herald gateway stop failed: {}", String::from_utf8_lossy(&stop.stderr));
         self.daemon.wait(STOP_WITHIN).await
     }
 }

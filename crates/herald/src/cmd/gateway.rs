@@ -30,6 +30,7 @@ use tracing_subscriber::EnvFilter;
 use crate::api_key;
 use crate::cli::{GatewayRunArgs, LogFormat};
 use crate::cmd::gateway_control;
+use crate::cmd::gateway_platforms::{self, Platforms};
 use crate::home::Home;
 use crate::settings::{self, FlagSetting};
 use crate::wiring;
@@ -73,17 +74,27 @@ pub async fn run(home: &Home, flags: &[FlagSetting], args: GatewayRunArgs) -> an
     }
     record(&status, GatewayState::Running, None);
 
+    let drain = effective.config.gateway.drain_timeout;
     let stopped = match started {
-        Started::Api { server, listener, backend, store } => {
-            let stopped = serve(home, server, listener, backend, &status, signals).await?;
+        Started::Api { server, listener, backend, store, platforms } => {
+            let mut stopped = serve(home, server, listener, backend, &status, signals).await?;
+            if let Some(platforms) = platforms {
+                stopped.drained &= platforms.stop(drain).await;
+            }
             close_store(store).await;
             stopped
         }
-        Started::Idle => {
+        Started::Idle { store, platforms } => {
             let signal = signals.next().await;
             let kind = StopKind::after_signal(&home.dir, &ProcessRecord::current(), signal);
             tracing::info!(signal, stop = kind.describe(), "stopping");
-            Stopped { signal, kind, drained: true }
+            record(&status, GatewayState::Draining, None);
+            let drained = match platforms {
+                Some(platforms) => platforms.stop(drain).await,
+                None => true,
+            };
+            close_store(store).await;
+            Stopped { signal, kind, drained }
         }
     };
     // Only a stop whose drain finished is clean: the next start resumes nothing.
@@ -112,21 +123,24 @@ enum Started {
         listener: TcpListener,
         backend: GatewayBackend,
         store: Arc<SqliteStore>,
+        platforms: Option<Platforms>,
     },
-    /// No platform is enabled; the gateway waits for a signal (later: cron).
-    Idle,
+    /// The API server is off: the chat platforms (if any) run until a signal.
+    Idle { store: Arc<SqliteStore>, platforms: Option<Platforms> },
 }
 
 async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) -> anyhow::Result<Started> {
     let config = &effective.config;
-    if !config.api_server.enabled {
-        tracing::warn!("the API server is disabled (API_SERVER_ENABLED=false) and no other platform exists yet");
-        return Ok(Started::Idle);
-    }
-    let key = api_key_for(home, effective)?;
-
+    let key = if config.api_server.enabled { Some(api_key_for(home, effective)?) } else { None };
     let sqlite = wiring::open_sqlite(home).await?;
     let store: Arc<dyn Store> = sqlite.clone();
+    let platforms = gateway_platforms::start(home, config, store.clone(), status).await?;
+    let Some(key) = key else {
+        if platforms.is_none() {
+            tracing::warn!("the API server is disabled (API_SERVER_ENABLED=false) and no chat platform is enabled");
+        }
+        return Ok(Started::Idle { store: sqlite, platforms });
+    };
     let memory = wiring::memory_files(home, config);
     let tools = wiring::tools(config, &memory, &store)?;
     // Without a provider the gateway still starts: health, models and sessions work, and
@@ -161,7 +175,7 @@ async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) 
         },
         Arc::new(backend.clone()),
     );
-    Ok(Started::Api { server, listener, backend, store: sqlite })
+    Ok(Started::Api { server, listener, backend, store: sqlite, platforms })
 }
 
 /// The configured key, checked, or a new one stored in `.env` on first start.

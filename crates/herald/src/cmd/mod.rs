@@ -6,6 +6,7 @@ mod doctor;
 mod gateway;
 mod gateway_control;
 mod gateway_install;
+mod gateway_platforms;
 mod pairing;
 mod sessions;
 

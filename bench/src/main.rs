@@ -10,6 +10,7 @@ mod procfs;
 mod report;
 mod run;
 mod targets;
+mod telegram;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ struct Cli {
 enum Command {
     /// Run every phase for the LLM directly and for each gateway, then print the table.
     All(run::Options),
+    /// Telegram end to end through the fake Bot API: latency, messages/s across many
+    /// chats, RSS idle, after load and after a soak. Prints JSON.
+    Telegram(telegram::Options),
     /// Print the table again from a results file written by `all`.
     Report {
         /// A `results.json` written by `all`.
@@ -61,6 +65,14 @@ fn main() -> Result<()> {
             }
             let netns = std::env::var_os(NETNS_ENV).is_some();
             run::all(options, netns)
+        }
+        Command::Telegram(options) => {
+            if std::env::var_os(NETNS_ENV).is_none()
+                && let Some(code) = reexec_in_netns()?
+            {
+                std::process::exit(code);
+            }
+            telegram::run(options)
         }
         Command::Report { file } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;

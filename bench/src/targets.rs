@@ -88,7 +88,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn new(child: Child, addr: SocketAddr, home: Option<PathBuf>) -> Self {
+    pub fn new(child: Child, addr: SocketAddr, home: Option<PathBuf>) -> Self {
         LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
         Proc { child, addr, home }
     }

@@ -181,3 +181,38 @@ async fn sigterm_lets_a_running_turn_finish() {
     assert_eq!(gw.stop().await, 0);
     assert!(tg.texts(4004).iter().any(|t| t == "finished during the drain"), "{:?}", tg.texts(4004));
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_edits_backs_off_and_sends_the_rest_as_new_messages() {
+    let llm = ScriptedLlm::start_with(ServerOptions {
+        chunks: 14,
+        chunk_delay: Duration::from_millis(400),
+        ..ServerOptions::default()
+    })
+    .await
+    .unwrap();
+    let tg = FakeTelegram::start().await;
+    let locks = tempfile::tempdir().unwrap();
+    let mut h = herald_for(&llm, &tg, locks.path());
+    h.set("TELEGRAM_ALLOWED_USERS", "5005");
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let eve = TgUser::new(5005, "Eve");
+    // Telegram refuses the next three edits with flood control.
+    tg.fail_next("editMessageText", 3, herald_testkit::telegram::Fault::too_many_requests(1));
+    let answer = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen \
+                  seventeen eighteen nineteen twenty";
+    llm.push(Reply::text(answer));
+    tg.private_text(&eve, "count for me");
+    wait_for(&tg, "two bot messages", |v| v.messages(5005).iter().filter(|m| m.from_bot).count() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bot: Vec<_> = tg.messages(5005).into_iter().filter(|m| m.from_bot && !m.deleted).collect();
+    assert_eq!(bot.len(), 2, "{bot:#?}");
+    let preview = bot[0].text.clone().unwrap();
+    let shown = preview.strip_suffix(" ▉").expect("the stopped preview keeps its cursor");
+    let rest = bot[1].text.clone().unwrap();
+    assert!(answer.starts_with(shown), "{shown:?}");
+    assert_eq!(format!("{} {}", shown.trim_end(), rest), answer, "nothing lost, nothing repeated");
+    let refused = tg.calls_of("editMessageText").iter().filter(|c| c.status == 429).count();
+    assert_eq!(refused, 3);
+    assert_eq!(gw.stop().await, 0);
+}

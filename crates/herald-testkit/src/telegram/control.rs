@@ -15,6 +15,7 @@
 //! | `GET /_control/chats/<id>/actions` | | `["typing", ...]` |
 //! | `GET /_control/calls[?method=sendMessage]` | | every [`Call`](super::Call) |
 //! | `GET /_control/pending_updates` | | `{"count"}` unconfirmed updates |
+//! | `GET /_control/stats` | | `{"bot_messages", "calls", "pending_updates"}` counters |
 //! | `POST /_control/rate_limit` | `{"max_calls", "window_ms"}` or `null` | `{}` |
 //! | `POST /_control/faults` | `{"method", "count", "fault": Fault}` | `{}` |
 //! | `GET /_control/webhook` | | the webhook or `null` |
@@ -134,6 +135,13 @@ pub async fn handle(shared: &Shared, rest: &str, req: Request) -> Response {
                 .cloned()
                 .collect();
             Ok(ok(calls))
+        }
+        ("GET", ["stats"]) => {
+            // Cheap counters for load generators, which cannot afford to list every call.
+            let s = shared.lock();
+            let bot_messages: usize =
+                s.chats.values().map(|c| c.messages.values().filter(|m| m.from_bot).count()).sum();
+            Ok(ok(json!({"bot_messages": bot_messages, "calls": s.calls.len(), "pending_updates": s.updates.len()})))
         }
         ("GET", ["pending_updates"]) => Ok(ok(json!({"count": shared.lock().updates.len()}))),
         ("POST", ["rate_limit"]) => parse::<Option<RateLimit>>(&body).map(|r| {

@@ -5,7 +5,8 @@
 //! time (update injected → the bot's reply stored by the fake), median and p90; messages
 //! per second with `--messages` spread over `--chats` chats, counting every reply (a lost
 //! or duplicated reply shows as a count that is not exactly one per message); RSS after a
-//! steady soak of `--soak-seconds`.
+//! steady soak of `--soak-seconds`. Every message has its own text: the gateway drops a
+//! repeat of the same text in the same chat within 60 s as a duplicate, as Hermes does.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -27,6 +28,8 @@ use crate::procfs;
 use crate::targets::{self, Paths, Proc};
 
 const TOKEN: &str = "123456789:TEST-fake-telegram-token";
+const FINE: Duration = Duration::from_micros(200);
+const COARSE: Duration = Duration::from_millis(20);
 
 #[derive(clap::Args, Debug)]
 pub struct Options {
@@ -95,13 +98,15 @@ impl Control {
         stats["bot_messages"].as_u64().context("stats without bot_messages")
     }
 
-    async fn wait_for(&mut self, count: u64, within: Duration) -> Result<()> {
+    /// Polls until `count` replies exist. `every` is short for latency samples and long
+    /// under load, where each poll walks every chat of the fake (and holds its lock).
+    async fn wait_for(&mut self, count: u64, within: Duration, every: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         while self.bot_messages().await? < count {
             if Instant::now() > deadline {
                 bail!("only {} of {count} replies within {within:?}", self.bot_messages().await?);
             }
-            tokio::time::sleep(Duration::from_micros(200)).await;
+            tokio::time::sleep(every).await;
         }
         Ok(())
     }
@@ -166,7 +171,7 @@ pub fn run(options: Options) -> Result<()> {
         let mut control = Control::connect(fake.addr).await?;
         // Connected: a first message comes back.
         control.send(0, "warm up").await?;
-        control.wait_for(1, Duration::from_secs(30)).await?;
+        control.wait_for(1, Duration::from_secs(30), FINE).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (idle_kib, _) = procfs::tree_rss_kib(herald.pid());
 
@@ -174,19 +179,19 @@ pub fn run(options: Options) -> Result<()> {
         let mut samples = Vec::with_capacity(options.sequential);
         for i in 0..options.sequential {
             let started = Instant::now();
-            control.send(i % options.chats, "ping").await?;
+            control.send(i % options.chats, &format!("ping {i}")).await?;
             expected += 1;
-            control.wait_for(expected, Duration::from_secs(30)).await?;
+            control.wait_for(expected, Duration::from_secs(30), FINE).await?;
             samples.push(started.elapsed());
         }
 
         let started = Instant::now();
         let cpu_before = procfs::tree_cpu_secs(herald.pid());
         for i in 0..options.messages {
-            control.send(i % options.chats, "load").await?;
+            control.send(i % options.chats, &format!("load {i}")).await?;
         }
         expected += options.messages as u64;
-        control.wait_for(expected, Duration::from_secs(600)).await?;
+        control.wait_for(expected, Duration::from_secs(600), COARSE).await?;
         let elapsed = started.elapsed();
         let cpu = procfs::tree_cpu_secs(herald.pid()) - cpu_before;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -196,12 +201,12 @@ pub fn run(options: Options) -> Result<()> {
         let soak_end = Instant::now() + Duration::from_secs(options.soak_seconds);
         let mut i = 0;
         while Instant::now() < soak_end {
-            control.send(i % options.chats, "soak").await?;
+            control.send(i % options.chats, &format!("soak {i}")).await?;
             expected += 1;
             i += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        control.wait_for(expected, Duration::from_secs(60)).await?;
+        control.wait_for(expected, Duration::from_secs(60), COARSE).await?;
         let (soaked_kib, _) = procfs::tree_rss_kib(herald.pid());
         let exact = exact && control.bot_messages().await? == expected;
         anyhow::Ok(json!({

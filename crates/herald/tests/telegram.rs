@@ -216,3 +216,80 @@ async fn a_flood_of_refused_edits_backs_off_and_sends_the_rest_as_new_messages()
     assert_eq!(refused, 3);
     assert_eq!(gw.stop().await, 0);
 }
+
+/// Moves every session's last activity `hours` back, as that long without a message would.
+fn age_sessions(h: &Herald, hours: i64) {
+    let db = rusqlite::Connection::open(h.db()).expect("open the database");
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute("UPDATE sessions SET updated_at = updated_at - ?1", [hours * 3_600_000]).expect("age the sessions");
+}
+
+#[tokio::test]
+async fn idle_and_daily_resets_fire_with_hermes_notice() {
+    for (mode, hours, reason) in [("idle", 2, "(inactive for 2h)"), ("daily", 25, "(daily schedule at 4:00)")] {
+        let llm = ScriptedLlm::start().await;
+        let tg = FakeTelegram::start().await;
+        let locks = tempfile::tempdir().unwrap();
+        let mut h = herald_for(&llm, &tg, locks.path());
+        h.set("TELEGRAM_ALLOWED_USERS", "6006");
+        h.set("HERALD_SESSION_RESET_MODE", mode);
+        h.set("SESSION_IDLE_MINUTES", "60");
+        h.set("SESSION_RESET_HOUR", "4");
+        let mut gw = Gateway::start(&mut h, &[]).await;
+        let fay = TgUser::new(6006, "Fay");
+        llm.push(Reply::text("first answer"));
+        tg.private_text(&fay, "remember 42");
+        wait_for(&tg, "the first answer", |v| v.texts(6006).iter().any(|t| t == "first answer")).await;
+        age_sessions(&h, hours);
+        llm.push(Reply::text("fresh answer"));
+        tg.private_text(&fay, "what did I say?");
+        wait_for(&tg, "the fresh answer", |v| v.texts(6006).iter().any(|t| t == "fresh answer")).await;
+        let texts = tg.texts(6006);
+        let notice = texts.iter().find(|t| t.starts_with("◐ Session automatically reset")).expect("a notice");
+        assert!(notice.contains(reason), "{mode}: {notice}");
+        let last = llm.last_request().unwrap();
+        assert!(!last.messages().iter().any(|m| m["content"] == "remember 42"), "{mode}: history was cleared");
+        assert_eq!(gw.stop().await, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_message_mid_turn_interrupts_or_queues_per_the_mode() {
+    for mode in ["interrupt", "queue"] {
+        let llm = ScriptedLlm::start().await;
+        let tg = FakeTelegram::start().await;
+        let locks = tempfile::tempdir().unwrap();
+        let mut h = herald_for(&llm, &tg, locks.path());
+        h.set("TELEGRAM_ALLOWED_USERS", "7007");
+        h.set("HERMES_GATEWAY_BUSY_INPUT_MODE", mode);
+        let mut gw = Gateway::start(&mut h, &[]).await;
+        let gus = TgUser::new(7007, "Gus");
+        llm.push(Reply::text("the first answer").delayed(Duration::from_secs(5)));
+        llm.push(Reply::text("the second answer"));
+        tg.private_text(&gus, "first");
+        for _ in 0..300 {
+            if llm.request_count() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Past Telegram's 3 s follow-up window, in which messages are always queued.
+        tokio::time::sleep(Duration::from_millis(3200)).await;
+        tg.private_text(&gus, "second");
+        wait_for(&tg, "the second answer", |v| v.texts(7007).iter().any(|t| t == "the second answer")).await;
+        let texts = tg.texts(7007);
+        match mode {
+            "interrupt" => {
+                assert!(texts.iter().any(|t| t.starts_with("⚡ Interrupting current task (")), "{texts:?}");
+                assert!(!texts.iter().any(|t| t == "the first answer"), "{texts:?}");
+            }
+            _ => {
+                assert!(texts.iter().any(|t| t.starts_with("⏳ Queued for the next turn (")), "{texts:?}");
+                let first = texts.iter().position(|t| t == "the first answer").expect("first answered");
+                let second = texts.iter().position(|t| t == "the second answer").unwrap();
+                assert!(first < second, "{texts:?}");
+            }
+        }
+        assert_eq!(gw.stop().await, 0);
+    }
+}

@@ -34,6 +34,17 @@ fn herald_for(llm: &ScriptedLlm, tg: &FakeTelegram, locks: &std::path::Path) -> 
     h
 }
 
+/// Waits until the model has been asked once: the turn is running.
+async fn turn_started(llm: &ScriptedLlm) {
+    for _ in 0..600 {
+        if llm.request_count() >= 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the turn never reached the model");
+}
+
 async fn wait_for(tg: &FakeTelegram, what: &str, done: impl FnMut(&herald_testkit::telegram::View<'_>) -> bool) {
     assert!(tg.wait_until(done, WITHIN).await, "timed out waiting for: {what}; calls: {:#?}", tg.calls());
 }
@@ -87,12 +98,7 @@ async fn stop_interrupts_a_long_turn_and_new_starts_over() {
 
     llm.push(Reply::text("never arrives").delayed(Duration::from_secs(120)));
     tg.private_text(&bob, "a long task");
-    for _ in 0..300 {
-        if llm.request_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    turn_started(&llm).await;
     tg.private_text(&bob, "/stop");
     wait_for(&tg, "the stop reply", |v| {
         v.texts(2002).iter().any(|t| t == "⚡ Stopped. You can continue this session.")
@@ -117,12 +123,7 @@ async fn a_crash_mid_turn_loses_nothing_and_answers_once() {
 
     llm.push(Reply::text("too late").delayed(Duration::from_secs(120)));
     tg.private_text(&carol, "question before the crash");
-    for _ in 0..300 {
-        if llm.request_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    turn_started(&llm).await;
     let mut daemon = gw.daemon;
     daemon.signal("KILL");
     daemon.wait(WITHIN).await;
@@ -172,12 +173,7 @@ async fn sigterm_lets_a_running_turn_finish() {
 
     llm.push(Reply::text("finished during the drain").delayed(Duration::from_secs(2)));
     tg.private_text(&dan, "quick one");
-    for _ in 0..300 {
-        if llm.request_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    turn_started(&llm).await;
     assert_eq!(gw.stop().await, 0);
     assert!(tg.texts(4004).iter().any(|t| t == "finished during the drain"), "{:?}", tg.texts(4004));
 }
@@ -267,12 +263,7 @@ async fn a_message_mid_turn_interrupts_or_queues_per_the_mode() {
         llm.push(Reply::text("the first answer").delayed(Duration::from_secs(5)));
         llm.push(Reply::text("the second answer"));
         tg.private_text(&gus, "first");
-        for _ in 0..300 {
-            if llm.request_count() == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        turn_started(&llm).await;
         // Past Telegram's 3 s follow-up window, in which messages are always queued.
         tokio::time::sleep(Duration::from_millis(3200)).await;
         tg.private_text(&gus, "second");

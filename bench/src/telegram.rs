@@ -5,8 +5,8 @@
 //! time (update injected → the bot's reply stored by the fake), median and p90; messages
 //! per second with `--messages` spread over `--chats` chats, counting every reply (a lost
 //! or duplicated reply shows as a count that is not exactly one per message); RSS after a
-//! steady soak of `--soak-seconds`. Every message has its own text: the gateway drops a
-//! repeat of the same text in the same chat within 60 s as a duplicate, as Hermes does.
+//! steady soak of `--soak-seconds`. Every message has its own text, so a reply can be
+//! told from another in a log.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -59,6 +59,8 @@ pub struct Actor {
     running: Option<Running>,
     queue: VecDeque<Job>,
     last_ack: Option<Instant>,
+    /// The `/reasoning` level, read from the store once; `/reasoning` keeps it current.
+    pub(super) reasoning: Option<Option<herald_agent::ReasoningEffort>>,
 }
 
 enum Event {
@@ -69,7 +71,7 @@ enum Event {
 
 impl Actor {
     pub fn new(key: String, shared: Arc<Shared>) -> Actor {
-        Actor { key, shared, running: None, queue: VecDeque::new(), last_ack: None }
+        Actor { key, shared, running: None, queue: VecDeque::new(), last_ack: None, reasoning: None }
     }
 
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Work>) {
@@ -190,6 +192,16 @@ impl Actor {
         }
     }
 
+    async fn reasoning_level(&mut self) -> Option<herald_agent::ReasoningEffort> {
+        if let Some(level) = self.reasoning {
+            return level;
+        }
+        let stored = self.shared.store.state_get(super::session_commands::REASONING_NAMESPACE, &self.key).await;
+        let level = stored.ok().flatten().and_then(|l| herald_agent::ReasoningEffort::parse(&l));
+        self.reasoning = Some(level);
+        level
+    }
+
     /// Stops the running turn as the user's stop; `false` when none runs.
     pub(super) fn interrupt(&mut self) -> bool {
         match &self.running {
@@ -252,11 +264,7 @@ impl Actor {
                 }
             },
         };
-        let reasoning = match self.shared.store.state_get(super::session_commands::REASONING_NAMESPACE, &self.key).await
-        {
-            Ok(Some(level)) => herald_agent::ReasoningEffort::parse(&level),
-            _ => None,
-        };
+        let reasoning = self.reasoning_level().await;
         let cancel = self.shared.shutdown.child_token();
         let stopped_by_user = Arc::new(AtomicBool::new(false));
         let steer = Steering::default();

@@ -20,8 +20,10 @@ pub trait Gate: Send + Sync + 'static {
     async fn admit(&self, inbound: &Inbound) -> Admit;
 }
 
-/// The gateway's admission: a copy of a message just seen is dropped (Hermes's message
-/// deduplicator, by id then by content), then authorization in Hermes's order; a
+/// The gateway's admission: a message without a platform id that repeats one just seen
+/// is dropped (Hermes's deduplicator; a message with an id is already deduplicated,
+/// durably, by the inbound log, and Hermes fingerprints content only where platforms
+/// give no reliable id, so "yes" sent twice on Telegram is answered twice), then authorization in Hermes's order; a
 /// stranger in a DM gets a pairing code when `unauthorized_dm_behavior` is `pair`.
 pub struct AccessGate {
     admission: crate::admission::Admission,
@@ -47,7 +49,9 @@ impl Gate for AccessGate {
     async fn admit(&self, inbound: &Inbound) -> Admit {
         use crate::admission::{Decision, IgnoreReason, pairing_reply};
         let now = jiff::Timestamp::now().as_millisecond();
-        if self.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).seen(inbound, now) {
+        if inbound.message_id.is_none()
+            && self.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).seen(inbound, now)
+        {
             return Admit::Drop("duplicate");
         }
         let store = self.store.clone();

@@ -246,14 +246,14 @@ pub fn dedup_key(inbound: &Inbound) -> String {
     match &inbound.message_id {
         Some(id) => format!("{chat}:{id}"),
         None => {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            inbound.text.hash(&mut h);
+            // A stable hash: the key must mean the same after an upgrade and restart.
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(inbound.text.as_bytes());
             format!(
-                "{chat}:{}:{}:{:016x}",
+                "{chat}:{}:{}:{}",
                 inbound.source.user_id.as_deref().unwrap_or(""),
                 inbound.timestamp_ms,
-                h.finish()
+                hex::encode(&digest[..8])
             )
         }
     }

@@ -163,7 +163,7 @@ impl Actor {
         }
     }
 
-    async fn reasoning(&self, level: &str) -> String {
+    async fn reasoning(&mut self, level: &str) -> String {
         let store = &self.shared.store;
         if level.is_empty() {
             let current = store.state_get(REASONING_NAMESPACE, &self.key).await.ok().flatten();
@@ -185,7 +185,11 @@ impl Actor {
                 "Unknown reasoning level `{level}`. Use none, minimal, low, medium, high, xhigh, or reset."
             );
         };
-        match store.state_put(REASONING_NAMESPACE, &self.key, &value).await {
+        let stored = store.state_put(REASONING_NAMESPACE, &self.key, &value).await;
+        if stored.is_ok() {
+            self.reasoning = Some(herald_agent::ReasoningEffort::parse(&value));
+        }
+        match stored {
             Ok(()) if value.is_empty() => "🧠 Reasoning effort reset to the model's default.".into(),
             Ok(()) => format!("🧠 Reasoning effort for this chat: {value}"),
             Err(error) => format!("⚠️ Could not change the reasoning effort: {error}"),

@@ -95,7 +95,9 @@ pub async fn run(shared: Arc<Shared>, job: TurnJob) -> TurnDone {
         return TurnDone { ended: Ended::Failed };
     };
     let session_id = job.session.id.clone().unwrap_or_default();
-    replies.typing(&target).await;
+    // Best effort and off the turn's path: the model is called without waiting for it.
+    let (typing_replies, typing_target) = (replies.clone(), target.clone());
+    tokio::spawn(async move { typing_replies.typing(&typing_target).await });
     let streaming = shared.config.streaming.enabled && shared.config.streaming.transport != "off";
     let mut stream = streaming.then(|| replies.stream(&target, &session_id));
     let text = user_text(&job.inbound);

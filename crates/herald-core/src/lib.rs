@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod backend;
 pub mod config;
+pub mod login;
 pub mod message;
 pub mod platform;
 pub mod session_key;

@@ -15,6 +15,7 @@ mod health;
 mod idempotency;
 mod ids;
 mod layers;
+mod logins;
 mod openapi;
 mod outcome;
 mod responses;
@@ -79,6 +80,12 @@ pub struct ApiServer {
 impl ApiServer {
     pub fn new(config: ApiConfig, backend: Arc<dyn Backend>) -> ApiServer {
         ApiServer { state: Arc::new(AppState::new(config, backend)) }
+    }
+
+    /// Serves `/api/platforms/{platform}/login…` through `logins`.
+    pub fn with_logins(mut self, logins: Arc<dyn herald_core::login::Logins>) -> ApiServer {
+        Arc::get_mut(&mut self.state).expect("logins are set before the server is shared").logins = Some(logins);
+        self
     }
 
     /// The full application: every route with its middleware.

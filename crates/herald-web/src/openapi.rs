@@ -205,6 +205,31 @@ fn operations() -> Vec<Op> {
             .ok("200", sse_reply("run.started … done"))
             .ok("404", error("session_not_found"))
             .turn_errors(),
+        op("post", "/api/platforms/{platform}/login", "Start a QR login of a platform account (weixin)")
+            .param(path_param("platform"))
+            .ok("201", reply("The login with its QR", schema_ref("Login")))
+            .ok("404", error("unsupported_platform or login_unavailable"))
+            .ok("429", error("too_many_logins (Retry-After: 5)"))
+            .ok("502", error("login_upstream_error: the platform's login server failed")),
+        op("get", "/api/platforms/{platform}/login/{login_id}", "A login's status; ?wait=N holds up to N s for a change")
+            .param(path_param("platform"))
+            .param(path_param("login_id"))
+            .param(json!({"name": "wait", "in": "query", "schema": {"type": "integer", "default": 0, "maximum": 30}}))
+            .ok("200", reply("The login", schema_ref("Login")))
+            .ok("404", error("login_not_found")),
+        op("post", "/api/platforms/{platform}/login/{login_id}/verify-code", "Send the digits the app shows")
+            .param(path_param("platform"))
+            .param(path_param("login_id"))
+            .body(json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "pattern": "^[0-9]{4,8}$"}}}))
+            .ok("200", reply("The login", schema_ref("Login")))
+            .ok("400", error("invalid_request"))
+            .ok("404", error("login_not_found"))
+            .ok("409", error("login_not_waiting_for_code")),
+        op("delete", "/api/platforms/{platform}/login/{login_id}", "Cancel a login")
+            .param(path_param("platform"))
+            .param(path_param("login_id"))
+            .ok("200", reply("The cancelled login", schema_ref("Login")))
+            .ok("404", error("login_not_found")),
     ]
 }
 
@@ -222,6 +247,21 @@ fn components() -> Value {
                     "code": {"type": ["string", "null"]}
                 }}}
             },
+            "Login": {"type": "object", "required": ["login_id", "platform", "status", "qr_refreshes", "started_at", "expires_at"], "properties": {
+                "login_id": {"type": "string"},
+                "platform": {"type": "string"},
+                "status": {"enum": ["wait", "scanned", "need_verify_code", "confirmed", "already_bound", "failed", "cancelled"]},
+                "qr_url": {"type": "string", "description": "What the QR encodes; show it as a QR, it changes when the QR is replaced"},
+                "qr_png_base64": {"type": "string"},
+                "qr_refreshes": {"type": "integer", "maximum": 3},
+                "verify_code_wrong": {"type": "boolean"},
+                "account_id": {"type": "string", "description": "The bot account (ilink_bot_id), once confirmed"},
+                "user_id": {"type": "string", "description": "The WeChat user who scanned: the owner (ilink_user_id)"},
+                "adapter_started": {"type": "boolean"},
+                "error": {"type": "string"},
+                "started_at": {"type": "integer", "description": "ms since the Unix epoch"},
+                "expires_at": {"type": "integer"}
+            }},
             "Health": {"type": "object", "properties": {
                 "status": {"type": "string"}, "platform": {"const": "hermes-agent"},
                 "server": {"const": "herald"}, "version": {"type": "string"}

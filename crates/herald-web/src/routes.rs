@@ -8,7 +8,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::state::SharedState;
-use crate::{auth, chat, cors, health, layers, openapi, responses, runs, session_chat, sessions};
+use crate::{auth, chat, cors, health, layers, logins, openapi, responses, runs, session_chat, sessions};
 
 /// Who may call a route, and whether it is refused while draining.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,10 @@ pub(crate) fn table() -> Vec<Route> {
         r(Method::POST, "/api/sessions/{session_id}/fork", Protected, sessions::fork),
         r(Method::POST, "/api/sessions/{session_id}/chat", Protected, session_chat::chat),
         r(Method::POST, "/api/sessions/{session_id}/chat/stream", Protected, session_chat::chat_stream),
+        r(Method::POST, "/api/platforms/{platform}/login", Protected, logins::start),
+        r(Method::GET, "/api/platforms/{platform}/login/{login_id}", Observe, logins::status),
+        r(Method::POST, "/api/platforms/{platform}/login/{login_id}/verify-code", Protected, logins::verify_code),
+        r(Method::DELETE, "/api/platforms/{platform}/login/{login_id}", Observe, logins::cancel),
     ]
 }
 

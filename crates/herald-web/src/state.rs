@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use herald_core::backend::{Backend, BackendError};
+use herald_core::login::Logins;
 
 use crate::ApiConfig;
 use crate::auth::ApiKey;
@@ -19,6 +20,8 @@ pub(crate) struct AppState {
     pub key: ApiKey,
     pub cors: CorsPolicy,
     pub backend: Arc<dyn Backend>,
+    /// Platform logins (`/api/platforms/{platform}/login`), when the gateway offers them.
+    pub logins: Option<Arc<dyn Logins>>,
     pub turns: Arc<TurnTracker>,
     pub runs: RunRegistry,
     pub idempotency: Arc<IdempotencyCache>,
@@ -33,6 +36,7 @@ impl AppState {
             runs: RunRegistry::default(),
             idempotency: Arc::new(IdempotencyCache::default()),
             backend,
+            logins: None,
             config,
         }
     }

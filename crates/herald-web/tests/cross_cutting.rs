@@ -389,7 +389,9 @@ async fn the_openapi_document_describes_every_served_route() {
             let uri = path
                 .replace("{response_id}", "resp_missing")
                 .replace("{run_id}", "run_missing")
-                .replace("{session_id}", "missing");
+                .replace("{session_id}", "missing")
+                .replace("{platform}", "weixin")
+                .replace("{login_id}", "login_missing");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = app.send(request(m.clone(), &uri, None)).await;
             // Whatever the route answers, it is not the unknown-route or wrong-method fallback.
@@ -402,5 +404,5 @@ async fn the_openapi_document_describes_every_served_route() {
             );
         }
     }
-    assert_eq!(count, 25);
+    assert_eq!(count, 29);
 }

@@ -112,6 +112,8 @@ pub struct Supervisor {
     cancel: CancellationToken,
     tracker: TaskTracker,
     reports: Arc<watch::Sender<Reports>>,
+    /// Each running adapter's own stop switch (a child of `cancel`) and task.
+    running: Mutex<BTreeMap<String, (CancellationToken, tokio::task::JoinHandle<()>)>>,
 }
 
 impl Supervisor {
@@ -124,6 +126,7 @@ impl Supervisor {
             cancel,
             tracker: TaskTracker::new(),
             reports: Arc::new(watch::channel(Reports::new()).0),
+            running: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -154,13 +157,34 @@ impl Supervisor {
             },
             _ => None,
         };
-        let task = AdapterTask { adapter, sink, config: self.config.clone(), cancel: self.cancel.clone(), reporter };
-        self.tracker.spawn(async move {
+        let cancel = self.cancel.child_token();
+        let task = AdapterTask { adapter, sink, config: self.config.clone(), cancel: cancel.clone(), reporter };
+        let handle = self.tracker.spawn(async move {
             // Held while the adapter may run; released when its task ends.
             let _lock = lock;
             task.run().await;
         });
+        let old = self.running.lock().unwrap_or_else(PoisonError::into_inner).insert(name.clone(), (cancel, handle));
+        if let Some((old_cancel, _)) = old {
+            // Two tasks under one name would poll one account twice.
+            tracing::warn!(platform = %name, "an adapter was started over a running one; stopping the old one");
+            old_cancel.cancel();
+        }
         Ok(())
+    }
+
+    /// Stops the adapter running as `name` and waits for its task to end (its
+    /// credential lock is released then); `false` when none was running.
+    pub async fn stop(&self, name: &str) -> bool {
+        let entry = self.running.lock().unwrap_or_else(PoisonError::into_inner).remove(name);
+        match entry {
+            Some((cancel, handle)) => {
+                cancel.cancel();
+                let _ = handle.await;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The last known state of `platform`.

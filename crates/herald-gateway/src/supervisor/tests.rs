@@ -319,3 +319,26 @@ async fn a_credential_held_by_another_gateway_makes_the_platform_fatal_naming_th
         .expect("free again");
     third.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_adapter_can_be_stopped_and_replaced_while_the_others_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = SupervisorConfig { credential_lock_dir: Some(dir.path().to_path_buf()), ..config() };
+    let old = Scripted::with_token(Platform::Weixin, "old-token");
+    let other = Scripted::new(Platform::Telegram, &[Step::Stay]);
+    let (s, _) = supervisor(cfg);
+    s.start(old.clone(), Arc::new(RecordingSink::default())).expect("start");
+    s.start(other.clone(), Arc::new(RecordingSink::default())).expect("start");
+    wait_state(&s, "weixin", PlatformState::Connected).await;
+    wait_state(&s, "telegram", PlatformState::Connected).await;
+    assert!(s.stop("weixin").await);
+    assert_eq!(old.running.load(Ordering::SeqCst), 0, "the old run future was dropped");
+    assert!(!s.stop("weixin").await, "nothing left to stop");
+    assert_eq!(other.running.load(Ordering::SeqCst), 1, "the other platform kept running");
+    // The old credential's lock is released with its task, so the same token can start again.
+    let again = Scripted::with_token(Platform::Weixin, "old-token");
+    s.start(again.clone(), Arc::new(RecordingSink::default())).expect("the lock was released");
+    wait_state(&s, "weixin", PlatformState::Connected).await;
+    assert_eq!(again.running.load(Ordering::SeqCst), 1);
+    s.shutdown().await;
+}

@@ -198,9 +198,18 @@ pub fn run(options: Options) -> Result<()> {
         let exact = control.bot_messages().await? == expected;
         let (loaded_kib, _) = procfs::tree_rss_kib(herald.pid());
 
-        let soak_end = Instant::now() + Duration::from_secs(options.soak_seconds);
+        let soak_start = Instant::now();
+        let soak_end = soak_start + Duration::from_secs(options.soak_seconds);
         let mut i = 0;
+        // RSS once a minute, so growth shows as a trend rather than as two points.
+        let mut rss_samples = Vec::new();
+        let mut next_sample = soak_start;
         while Instant::now() < soak_end {
+            if Instant::now() >= next_sample {
+                let (kib, _) = procfs::tree_rss_kib(herald.pid());
+                rss_samples.push(json!([soak_start.elapsed().as_secs(), kib as f64 / 1024.0]));
+                next_sample += Duration::from_secs(60);
+            }
             control.send(i % options.chats, &format!("soak {i}")).await?;
             expected += 1;
             i += 1;
@@ -226,6 +235,8 @@ pub fn run(options: Options) -> Result<()> {
             "rss_after_load_mib": loaded_kib as f64 / 1024.0,
             "soak_seconds": options.soak_seconds,
             "rss_after_soak_mib": soaked_kib as f64 / 1024.0,
+            "soak_rss_mib_each_minute": rss_samples,
+            "soak_messages": i,
         }))
     })?;
     herald.stop(Duration::from_secs(30));

@@ -2,4 +2,5 @@
 //! cursor, per-peer context tokens, and AES-128-ECB media on WeChat's CDN.
 
 pub mod account;
+pub mod crypto;
 pub mod login;

@@ -327,6 +327,15 @@ pub trait Adapter: Send + Sync + 'static {
     /// ended the session cleanly.
     async fn run(&self, sink: Arc<dyn InboundSink>) -> Result<(), AdapterError>;
 
+    /// Splits a whole answer into the messages this platform shows best (WeChat's
+    /// compact bubbles), each within `max_message_len`, with the platform's own text
+    /// rewriting applied. `None` means the gateway's generic split at the length limit.
+    /// The delivery stage queues one outbox entry per part, so a failure part-way
+    /// resends only what did not arrive.
+    fn split_text(&self, _text: &str) -> Option<Vec<String>> {
+        None
+    }
+
     /// Performs one operation. Rate limits and formatting fallbacks are reported, not
     /// hidden: the delivery stage decides what to do next.
     async fn send(&self, target: &Target, op: &OutboundOp) -> Result<Sent, SendError>;

@@ -98,8 +98,11 @@ impl Inner {
     }
 
     fn chunks(&self, text: &str) -> Vec<OutboundOp> {
-        let caps = self.outbox.adapter.capabilities();
-        chunk::split(text, caps.max_message_len, caps.length_unit)
+        let adapter = &self.outbox.adapter;
+        let caps = adapter.capabilities();
+        adapter
+            .split_text(text)
+            .unwrap_or_else(|| chunk::split(text, caps.max_message_len, caps.length_unit))
             .into_iter()
             .map(|text| OutboundOp::Send { text, format: TextFormat::Markdown })
             .collect()

@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_ATTEMPTS: u32 = 8;
 /// How often the worker looks even when nothing woke it (retries fall due).
 const POLL: Duration = Duration::from_millis(500);
+/// Pending rows one pass looks at (due ones and the retries that hold their chat back).
+const PASS_ROWS: u32 = 256;
 
 pub struct Outbox {
     pub adapter: Arc<dyn Adapter>,
@@ -65,14 +67,20 @@ impl Outbox {
 
     /// One pass over the due rows. Returns whether it sent anything (more may be due).
     pub async fn pass(&self) -> Result<bool, StoreError> {
-        let due = self.store.due_outbound(&self.platform, None, now_ms(), 64).await?;
+        // Every pending row, due or not, in queue order: a chat whose earlier send waits
+        // for a retry keeps its later ones waiting too, in this pass and the next ones,
+        // so the parts of an answer never arrive out of order.
+        let now = now_ms();
+        let pending = self.store.due_outbound(&self.platform, None, i64::MAX, PASS_ROWS).await?;
         let mut blocked: HashSet<String> = HashSet::new();
         let mut sent_any = false;
-        for row in due {
-            // A chat whose earlier send must wait keeps its later ones waiting too, so
-            // the parts of an answer never arrive out of order.
+        for row in pending {
             let chat = chat_of(&row);
             if blocked.contains(&chat) {
+                continue;
+            }
+            if row.due_at > now {
+                blocked.insert(chat);
                 continue;
             }
             if !self.send_row(row).await? {

@@ -2,4 +2,5 @@
 //! formatting and splitting, the CDN host allowlist) that the adapter is built on.
 
 pub mod crypto;
+pub mod format;
 pub mod ssrf;

@@ -3,4 +3,6 @@
 
 pub mod account;
 pub mod crypto;
+pub mod format;
 pub mod login;
+pub mod ssrf;

@@ -3,7 +3,7 @@
 //!
 //! The gateway's admission (`herald_gateway::admission`) and slash-command tiers
 //! (`herald_gateway::commands::access`) read only this struct. Platforms whose settings
-//! are in the registry (Telegram today) are filled by [`AccessConfig::from_values`];
+//! are in the registry (Telegram, WeChat) are filled by [`AccessConfig::from_values`];
 //! [`PLATFORM_ACCESS_ENV`] keeps Hermes's variable names for every other platform, so a
 //! new adapter registers exactly those names and inserts its [`PlatformAccess`].
 
@@ -201,6 +201,25 @@ fn allow_bots(raw: Option<String>) -> AllowBots {
     }
 }
 
+/// WeChat enforces its DM and group policies in the adapter (Hermes's
+/// `enforces_own_access_policy`); admission gets them too, so an `allowlist` policy
+/// without a list trusts the adapter's filter and `pairing` hands out codes.
+fn weixin(v: &Values<'_>) -> PlatformAccess {
+    use super::weixin::parse_policy;
+    PlatformAccess {
+        allowed_users: split_list(v.text("weixin.allowed_users")),
+        allow_all_users: v.bool("weixin.allow_all_users"),
+        group_allowed_users: Vec::new(),
+        // Hermes's WEIXIN_GROUP_ALLOWED_USERS holds group chat ids.
+        group_allowed_chats: split_list(v.text("weixin.group_allowed_users")),
+        allow_bots: AllowBots::None,
+        unauthorized_dm_behavior: None,
+        dm_policy: Some(parse_policy(&v.text("weixin.dm_policy").unwrap_or_default(), AdapterPolicy::Pairing)),
+        group_policy: Some(parse_policy(&v.text("weixin.group_policy").unwrap_or_default(), AdapterPolicy::Disabled)),
+        slash: SlashAccessConfig::default(),
+    }
+}
+
 impl AccessConfig {
     pub(super) fn from_values(v: &Values<'_>) -> AccessConfig {
         let telegram = PlatformAccess {
@@ -227,7 +246,7 @@ impl AccessConfig {
             unauthorized_dm_behavior: UnauthorizedDmBehavior::parse(
                 &v.text("unauthorized_dm_behavior").unwrap_or_default(),
             ),
-            platforms: BTreeMap::from([(Platform::Telegram, telegram)]),
+            platforms: BTreeMap::from([(Platform::Telegram, telegram), (Platform::Weixin, weixin(v))]),
         }
     }
 

@@ -13,6 +13,7 @@ mod routes;
 pub mod sessions;
 pub mod telegram;
 mod value;
+pub mod weixin;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use sessions::{
     BusyInputMode, ResetMode, ResetOverride, ResetPolicy, SessionResetConfig, SessionsConfig, StreamingConfig,
 };
 pub use telegram::{AllowBots, ReplyToMode, TelegramConfig};
+pub use weixin::WeixinConfig;
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +242,7 @@ pub struct Config {
     pub api_server: ApiServerConfig,
     pub gateway: GatewayConfig,
     pub telegram: TelegramConfig,
+    pub weixin: WeixinConfig,
     pub sessions: SessionsConfig,
     /// Who may talk to the agent and run which command.
     pub access: AccessConfig,
@@ -353,6 +356,7 @@ impl Config {
                 lock_dir: v.text("gateway.lock_dir").filter(|d| !d.is_empty()).map(std::path::PathBuf::from),
             },
             telegram: TelegramConfig::from_values(&v),
+            weixin: WeixinConfig::from_values(&v),
             sessions: SessionsConfig::from_values(&v),
             access: AccessConfig::from_values(&v),
         }

@@ -37,6 +37,23 @@ pub enum Command {
     /// Approve or revoke chat users who asked for access with a pairing code.
     #[command(subcommand)]
     Pairing(PairingCommand),
+    /// Log a platform account in (WeChat: scan a QR code with the WeChat app).
+    #[command(subcommand)]
+    Login(LoginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoginCommand {
+    /// Show a QR code to scan with WeChat, follow the login to the end and save the
+    /// account under HERALD_HOME/accounts/weixin/.
+    Weixin(WeixinLoginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WeixinLoginArgs {
+    /// Where to write the QR as a PNG too (default: HERALD_HOME/weixin-login-qr.png).
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

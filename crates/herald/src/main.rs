@@ -6,6 +6,7 @@ mod cli;
 mod cmd;
 mod home;
 mod settings;
+mod weixin;
 mod wiring;
 
 use std::process::ExitCode;

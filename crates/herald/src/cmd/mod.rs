@@ -7,6 +7,7 @@ mod gateway;
 mod gateway_control;
 mod gateway_install;
 mod gateway_platforms;
+mod login;
 mod pairing;
 mod sessions;
 
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sessions::run(&home, cmd).await
         }
         Command::Config(cmd) => config::run(&home, &prepare()?, cmd),
+        Command::Login(cmd) => login::run(&home, &prepare()?.config, cmd).await,
         Command::Pairing(cmd) => {
             prepare()?;
             pairing::run(&home, cmd).await

@@ -75,20 +75,25 @@ pub async fn get_updates(shared: &Shared, body: &Value) -> Reply {
         let changed = shared.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let batch = shared.update(|s| {
-            if s.inbox.len() <= start {
-                return None;
-            }
-            let end = s.inbox.len().min(start + config.batch_limit.max(1));
-            let msgs: Vec<Value> = s.inbox[start..end].to_vec();
-            for m in &msgs {
-                if let (Some(from), Some(token)) =
-                    (m["from_user_id"].as_str(), m.get("context_token").and_then(Value::as_str))
-                {
-                    s.delivered_tokens.insert(from.to_string(), token.to_string());
+        // Looked at under the plain lock: `update` would wake this very poll.
+        let batch = {
+            let s = shared.lock();
+            (s.inbox.len() > start).then(|| {
+                let end = s.inbox.len().min(start + config.batch_limit.max(1));
+                (s.inbox[start..end].to_vec(), end)
+            })
+        };
+        let batch = batch.map(|(msgs, end)| {
+            shared.update(|s| {
+                for m in &msgs {
+                    if let (Some(from), Some(token)) =
+                        (m["from_user_id"].as_str(), m.get("context_token").and_then(Value::as_str))
+                    {
+                        s.delivered_tokens.insert(from.to_string(), token.to_string());
+                    }
                 }
-            }
-            Some((msgs, cursor(end)))
+            });
+            (msgs, cursor(end))
         });
         if let Some((msgs, next)) = batch {
             return answer(msgs, next);

@@ -33,16 +33,16 @@ fn required<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, Refusal> 
 
 /// `iLink-App-Id`, `iLink-App-ClientVersion` and `SKRouteTag`: on every request.
 fn app_headers(headers: &HeaderMap, id: &Identity) -> Result<(), Refusal> {
-    let app_id = required(headers, "ilink-app-id")?;
+    let app_id = required(headers, "iLink-App-Id")?;
     if app_id != "bot" {
         return Err(Refusal::Violation(format!("iLink-App-Id is {app_id:?}, not \"bot\"")));
     }
-    let version = required(headers, "ilink-app-clientversion")?;
+    let version = required(headers, "iLink-App-ClientVersion")?;
     if version.parse::<u32>().is_err() {
         return Err(Refusal::Violation(format!("iLink-App-ClientVersion {version:?} is not a decimal uint32")));
     }
     if let Some(tag) = &id.route_tag {
-        match header(headers, "skroutetag")? {
+        match header(headers, "SKRouteTag")? {
             Some(got) if got == tag => {}
             Some(got) => return Err(Refusal::Violation(format!("SKRouteTag is {got:?}, configured {tag:?}"))),
             None => return Err(Refusal::Violation("SKRouteTag is missing (a route tag is configured)".into())),
@@ -63,7 +63,7 @@ pub fn qr_headers(headers: &HeaderMap, id: &Identity) -> Result<(), Refusal> {
 
 /// `X-WECHAT-UIN`: base64 of the decimal string of a uint32, fresh every request.
 fn uin(headers: &HeaderMap, state: &mut State) -> Result<(), Refusal> {
-    let value = required(headers, "x-wechat-uin")?;
+    let value = required(headers, "X-WECHAT-UIN")?;
     let decoded =
         STANDARD.decode(value).map_err(|_| Refusal::Violation(format!("X-WECHAT-UIN {value:?} is not base64")))?;
     let text =
@@ -81,16 +81,16 @@ fn uin(headers: &HeaderMap, state: &mut State) -> Result<(), Refusal> {
 
 /// The headers of an authenticated POST (TW `buildHeaders`).
 pub fn post_headers(headers: &HeaderMap, id: &Identity, state: &mut State) -> Result<(), Refusal> {
-    let content_type = required(headers, "content-type")?;
+    let content_type = required(headers, "Content-Type")?;
     if !content_type.to_ascii_lowercase().starts_with("application/json") {
         return Err(Refusal::Violation(format!("Content-Type is {content_type:?}, not application/json")));
     }
     app_headers(headers, id)?;
-    let auth_type = required(headers, "authorizationtype")?;
+    let auth_type = required(headers, "AuthorizationType")?;
     if auth_type != "ilink_bot_token" {
         return Err(Refusal::Violation(format!("AuthorizationType is {auth_type:?}, not \"ilink_bot_token\"")));
     }
-    let auth = required(headers, "authorization")?;
+    let auth = required(headers, "Authorization")?;
     let Some(token) = auth.strip_prefix("Bearer ") else {
         return Err(Refusal::Violation("Authorization is not \"Bearer <bot_token>\"".into()));
     };

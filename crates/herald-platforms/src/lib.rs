@@ -7,6 +7,8 @@ use herald_core::Platform;
 
 #[cfg(feature = "telegram")]
 pub mod telegram;
+#[cfg(feature = "weixin")]
+pub mod weixin;
 
 /// A platform this build can connect to.
 #[derive(Debug, Clone, Copy)]

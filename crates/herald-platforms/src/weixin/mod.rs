@@ -1,0 +1,4 @@
+//! WeChat over the iLink bot protocol.
+
+pub mod parse;
+pub mod types;

@@ -165,11 +165,10 @@ impl Downloader {
             })?;
             let status = resp.status();
             if status.is_redirection() {
-                let location = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .ok_or_else(|| MediaError::Skipped(format!("the CDN redirected ({status}) without a location")))?;
+                let location =
+                    resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).ok_or_else(|| {
+                        MediaError::Skipped(format!("the CDN redirected ({status}) without a location"))
+                    })?;
                 let next = current
                     .join(location)
                     .map_err(|_| MediaError::Skipped("the CDN redirected to an unusable location".into()))?;
@@ -218,9 +217,9 @@ impl Downloader {
         write(&tmp, bytes).await.inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
         })?;
-        tokio::fs::rename(&tmp, &final_path)
-            .await
-            .map_err(|e| MediaError::Transient(format!("cannot move the download into {}: {e}", final_path.display())))?;
+        tokio::fs::rename(&tmp, &final_path).await.map_err(|e| {
+            MediaError::Transient(format!("cannot move the download into {}: {e}", final_path.display()))
+        })?;
         Ok(final_path)
     }
 }

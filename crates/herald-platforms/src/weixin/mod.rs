@@ -25,8 +25,8 @@ pub mod poll;
 pub mod send;
 pub mod ssrf;
 pub mod state;
-pub mod typing;
 pub mod types;
+pub mod typing;
 pub mod upload;
 
 use std::path::PathBuf;
@@ -35,8 +35,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use herald_core::config::WeixinConfig;
 use herald_core::{
-    Adapter, AdapterError, AdapterState, Capabilities, CredentialScope, InboundSink, LengthUnit, MediaKind,
-    OutboundOp, Platform, SendError, Sent, Target, TextFormat,
+    Adapter, AdapterError, AdapterState, Capabilities, CredentialScope, InboundSink, LengthUnit, MediaKind, OutboundOp,
+    Platform, SendError, Sent, Target, TextFormat,
 };
 
 pub use api::ApiError;
@@ -88,7 +88,12 @@ impl WeixinAccount {
                     "WEIXIN_ACCOUNT_ID is not set and WEIXIN_TOKEN does not start with `<bot id>:`".into(),
                 )
             })?;
-        Ok(Some(WeixinAccount { account_id, token: token.to_string(), base_url: config.base_url.clone(), user_id: None }))
+        Ok(Some(WeixinAccount {
+            account_id,
+            token: token.to_string(),
+            base_url: config.base_url.clone(),
+            user_id: None,
+        }))
     }
 }
 
@@ -141,7 +146,11 @@ pub enum WeixinError {
     Client(String),
 }
 
-fn outbound(config: &WeixinConfig, account: &WeixinAccount, state: Arc<dyn AdapterState>) -> Result<Outbound, WeixinError> {
+fn outbound(
+    config: &WeixinConfig,
+    account: &WeixinAccount,
+    state: Arc<dyn AdapterState>,
+) -> Result<Outbound, WeixinError> {
     if account.token.trim().is_empty() {
         return Err(WeixinError::Token("the account has no bot token; run `herald login weixin`".into()));
     }
@@ -307,9 +316,12 @@ mod tests {
         assert_eq!(a.account_id, "b0f5@im.bot");
         assert_eq!(a.base_url, "https://ilinkai.weixin.qq.com");
         assert!(!format!("{a:?}").contains("s3cret"));
-        let a = WeixinAccount::from_config(&config(&[("WEIXIN_TOKEN", "b0f5@im.bot:s3cret"), ("WEIXIN_ACCOUNT_ID", "x@im.bot")]))
-            .unwrap()
-            .unwrap();
+        let a = WeixinAccount::from_config(&config(&[
+            ("WEIXIN_TOKEN", "b0f5@im.bot:s3cret"),
+            ("WEIXIN_ACCOUNT_ID", "x@im.bot"),
+        ]))
+        .unwrap()
+        .unwrap();
         assert_eq!(a.account_id, "x@im.bot");
         assert_eq!(WeixinAccount::from_config(&config(&[])).unwrap(), None);
         assert!(WeixinAccount::from_config(&config(&[("WEIXIN_TOKEN", "nocolonhere")])).is_err());

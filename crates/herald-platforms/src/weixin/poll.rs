@@ -137,9 +137,10 @@ pub async fn run(
             }
         }
         if let Some(next) = answer.get_updates_buf.filter(|c| !c.is_empty() && *c != cursor) {
-            state.put(CURSOR_KEY, &next).await.map_err(|e| {
-                AdapterError::Disconnected(format!("cannot store the WeChat sync cursor: {e}"))
-            })?;
+            state
+                .put(CURSOR_KEY, &next)
+                .await
+                .map_err(|e| AdapterError::Disconnected(format!("cannot store the WeChat sync cursor: {e}")))?;
             cursor = next;
         }
     }

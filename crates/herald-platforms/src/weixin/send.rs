@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use super::api::{Api, ApiError};
 use super::format::{self, SplitMode};
 use super::state::ContextTokens;
-use super::typing::{self, Tickets};
 use super::types::{ITEM_TEXT, MESSAGE_STATE_FINISH, MESSAGE_TYPE_BOT};
+use super::typing::{self, Tickets};
 
 /// Hermes's `MAX_MESSAGE_LENGTH`, in characters.
 pub const MAX_MESSAGE_LEN: usize = 2000;
@@ -197,7 +197,8 @@ impl Outbound {
                     )));
                 }
                 Err(e) if is_rate_limit(&e) => {
-                    let opened = self.circuit.lock().unwrap_or_else(|e| e.into_inner()).record(Instant::now(), &self.opts);
+                    let opened =
+                        self.circuit.lock().unwrap_or_else(|e| e.into_inner()).record(Instant::now(), &self.opts);
                     if opened && !mid_answer {
                         return Err(rate_limited(self.opts.circuit_open));
                     }
@@ -231,8 +232,10 @@ impl Outbound {
             TextFormat::Markdown => format::format_message(text),
             TextFormat::Plain => text.to_string(),
         };
-        let chunks: Vec<String> =
-            format::split_text(&formatted, MAX_MESSAGE_LEN, self.opts.split).into_iter().filter(|c| !c.is_empty()).collect();
+        let chunks: Vec<String> = format::split_text(&formatted, MAX_MESSAGE_LEN, self.opts.split)
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect();
         let _order = self.send_lock.lock().await;
         let mut sent = Sent::default();
         for (i, chunk) in chunks.iter().enumerate() {
@@ -258,7 +261,11 @@ impl Outbound {
             OutboundOp::Typing => {
                 let token = self.tokens.get(peer).await;
                 self.tickets.send(&self.api, peer, token.as_deref(), typing::TYPING_START).await.map_err(|e| {
-                    if e.is_transient() { SendError::Transient(e.to_string()) } else { SendError::Permanent(e.to_string()) }
+                    if e.is_transient() {
+                        SendError::Transient(e.to_string())
+                    } else {
+                        SendError::Permanent(e.to_string())
+                    }
                 })?;
                 Ok(Sent::default())
             }

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::crypto;
 use super::send::Outbound;
-use super::types::{ITEM_FILE, ITEM_IMAGE, ITEM_VIDEO, ITEM_VOICE, UPLOAD_FILE, UPLOAD_IMAGE, UPLOAD_VIDEO, UPLOAD_VOICE};
+use super::types::{
+    ITEM_FILE, ITEM_IMAGE, ITEM_VIDEO, ITEM_VOICE, UPLOAD_FILE, UPLOAD_IMAGE, UPLOAD_VIDEO, UPLOAD_VOICE,
+};
 
 /// Hermes's CDN upload timeout.
 pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -175,8 +177,11 @@ mod tests {
         let raw = b"hello";
         let encoded = crypto::encode_media_key(&key);
         let img = item(Shape::Image, "p", &key, raw, 16, "x.jpg");
-        assert_eq!(img, json!({"type": 2, "image_item": {"media": {"encrypt_query_param": "p", "aes_key": encoded,
-            "encrypt_type": 1}, "mid_size": 16}}));
+        assert_eq!(
+            img,
+            json!({"type": 2, "image_item": {"media": {"encrypt_query_param": "p", "aes_key": encoded,
+            "encrypt_type": 1}, "mid_size": 16}})
+        );
         let file = item(Shape::File, "p", &key, raw, 16, "r.pdf");
         assert_eq!(file["file_item"]["len"], "5");
         assert_eq!(file["file_item"]["file_name"], "r.pdf");

@@ -7,11 +7,16 @@
 //! [`telegram`]: a fake Telegram Bot API server enforcing Telegram's rules, with a
 //! control interface (in process and over HTTP, `herald-testkit-telegram`).
 //!
+//! [`weixin`]: a fake WeChat iLink bot server and CDN checking what clients send, with
+//! a control interface (in process, over HTTP, and a typed client;
+//! `herald-testkit-weixin`).
+//!
 //! [`conformance`]: the adapter conformance suite every adapter runs against its
 //! platform's fake server.
 
 pub mod conformance;
 pub mod llm;
 pub mod telegram;
+pub mod weixin;
 
 pub use llm::ScriptedLlm;

@@ -68,11 +68,14 @@ impl ContextTokens {
     }
 }
 
+/// The keys seen, and the same keys in the order they were seen (oldest first).
+type Seen = (HashMap<String, Instant>, VecDeque<(String, Instant)>);
+
 /// Hermes's `MessageDeduplicator`: keys seen within the TTL, at most `max` of them.
 pub struct Dedup {
     ttl: Duration,
     max: usize,
-    seen: Mutex<(HashMap<String, Instant>, VecDeque<(String, Instant)>)>,
+    seen: Mutex<Seen>,
 }
 
 /// Hermes: 300 s, 2000 entries.

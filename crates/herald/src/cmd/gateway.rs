@@ -21,6 +21,8 @@ use anyhow::{Context, bail};
 use herald_core::config::{Config, Effective};
 use herald_gateway::lifecycle::{PidFile, ProcessRecord, StopKind, mark_clean_shutdown, take_clean_shutdown};
 use herald_gateway::{BackendSetup, GatewayBackend, GatewayState, GatewayStatus, PromptFiles};
+use herald_platforms::weixin::account;
+use herald_platforms::weixin::login::QrLoginClient;
 use herald_store::{SqliteStore, Store};
 use herald_web::{ApiConfig, ApiServer};
 use tokio::net::TcpListener;
@@ -33,7 +35,7 @@ use crate::cmd::gateway_control;
 use crate::cmd::gateway_platforms::{self, Platforms};
 use crate::home::Home;
 use crate::settings::{self, FlagSetting};
-use crate::wiring;
+use crate::{weixin, wiring};
 
 /// After the drain, how long cancelled turns get to record what they had done.
 const RECORD_GRACE: Duration = Duration::from_secs(10);
@@ -134,7 +136,7 @@ async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) 
     let key = if config.api_server.enabled { Some(api_key_for(home, effective)?) } else { None };
     let sqlite = wiring::open_sqlite(home).await?;
     let store: Arc<dyn Store> = sqlite.clone();
-    let platforms = gateway_platforms::start(home, config, store.clone(), status).await?;
+    let platforms = gateway_platforms::start(home, config, store.clone(), status, key.is_some()).await?;
     let Some(key) = key else {
         if platforms.is_none() {
             tracing::warn!("the API server is disabled (API_SERVER_ENABLED=false) and no chat platform is enabled");
@@ -155,6 +157,7 @@ async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) 
             tracing::warn!(alias = %route.alias, "model route unusable: {problem}");
         }
     }
+    let store_for_logins = store.clone();
     let backend = GatewayBackend::new(BackendSetup {
         store,
         prompt: PromptFiles::new(home.dir.clone(), memory),
@@ -174,7 +177,8 @@ async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) 
             version: env!("CARGO_PKG_VERSION").to_owned(),
         },
         Arc::new(backend.clone()),
-    );
+    )
+    .with_logins(weixin_logins(home, config, store_for_logins, platforms.clone())?);
     Ok(Started::Api { server, listener, backend, store: sqlite, platforms })
 }
 
@@ -335,4 +339,31 @@ fn init_logging(config: &Config, format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
     };
+}
+
+/// The API's WeChat logins: a confirmed one starts (or replaces) the WeChat adapter in
+/// this gateway.
+fn weixin_logins(
+    home: &Home,
+    config: &Config,
+    store: Arc<dyn Store>,
+    platforms: Option<Platforms>,
+) -> anyhow::Result<Arc<weixin::WeixinLogins>> {
+    let http = reqwest::Client::builder().build().context("cannot build an HTTP client")?;
+    let client = QrLoginClient::new(http, &config.weixin.base_url, config.weixin.route_tag.clone());
+    let (home_dir, config) = (home.clone(), config.clone());
+    let on_confirmed: weixin::OnConfirmed = Arc::new(move |account| {
+        let (home, config, store, platforms) = (home_dir.clone(), config.clone(), store.clone(), platforms.clone());
+        Box::pin(async move {
+            let Some(platforms) = platforms else {
+                return Err("no model provider is configured, so no chat platform can run; configure one and \
+                            restart the gateway (the account is saved)"
+                    .to_string());
+            };
+            let adapter = weixin::adapter(&home, &config, &store, account).map_err(|e| format!("{e:#}"))?;
+            platforms.add(adapter).await.map_err(|e| format!("{e:#}"))?;
+            Ok(true)
+        })
+    });
+    Ok(Arc::new(weixin::WeixinLogins::new(client, account::accounts_dir(&home.dir), on_confirmed)))
 }

@@ -4,14 +4,15 @@
 //! Start order matters: the outbox first recovers (what a crash left in flight is never
 //! resent), then the runner resumes what the inbound log holds unfinished, and only then
 //! does the adapter connect, so a message delivered again by the platform meets a log
-//! that already knows it.
+//! that already knows it. A platform added later (a WeChat login confirmed through the
+//! API) goes through the same steps.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use herald_core::config::Config;
+use herald_core::Adapter;
+use herald_core::config::{Config, StreamingConfig};
 use herald_gateway::delivery::Delivery;
 use herald_gateway::lifecycle::credential_lock_dir;
 use herald_gateway::runner::{AccessGate, Runner, RunnerSetup, system_clock};
@@ -22,16 +23,25 @@ use herald_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::home::Home;
-use crate::wiring;
+use crate::{weixin, wiring};
 
 /// After the drain, how long stopped turns and the outbox get to finish their writes.
 const SETTLE: Duration = Duration::from_secs(10);
 
-/// The running platforms.
+/// The running platforms. Cheap to clone: the API's login routes hold one to add the
+/// adapter of a newly logged-in account.
+#[derive(Clone)]
 pub struct Platforms {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     runner: Runner,
     supervisor: Supervisor,
-    deliveries: Vec<Delivery>,
+    store: Arc<dyn Store>,
+    streaming: StreamingConfig,
+    /// Each platform's delivery and the switch of its outbox worker.
+    deliveries: Mutex<Vec<(String, Delivery, CancellationToken)>>,
     /// Stops the turns (they resume at the next start).
     turns: CancellationToken,
     /// Stops the outbox workers, last.
@@ -46,23 +56,31 @@ fn time_zone(config: &Config) -> jiff::tz::TimeZone {
         .unwrap_or_else(jiff::tz::TimeZone::system)
 }
 
-/// Starts every enabled chat platform; `None` when none is enabled.
+/// Starts every enabled chat platform. With `for_logins`, the runner is set up even
+/// when none is enabled yet (so a login can add one). `None` when there is nothing to
+/// run, or only logins were asked for and no model can answer.
 pub async fn start(
     home: &Home,
     config: &Config,
     store: Arc<dyn Store>,
     status: &Arc<GatewayStatus>,
+    for_logins: bool,
 ) -> anyhow::Result<Option<Platforms>> {
-    if !config.telegram.enabled() {
+    let weixin_account = weixin::configured_account(home, config)?;
+    let any = config.telegram.enabled() || weixin_account.is_some();
+    if !any && !for_logins {
         return Ok(None);
     }
     let memory = wiring::memory_files(home, config);
     let tools = wiring::tools(config, &memory, &store)?;
     let (agent, _) = wiring::api_agents(config, &tools);
-    let agent = agent.map_err(|help| anyhow::anyhow!("Telegram is enabled but no model can answer: {help}"))?;
+    let agent = match agent {
+        Ok(agent) => agent,
+        Err(help) if any => anyhow::bail!("a chat platform is enabled but no model can answer: {help}"),
+        Err(_) => return Ok(None),
+    };
     let conversations = Arc::new(Conversations::new(store.clone(), agent, home.dir.clone(), memory));
     let turns = CancellationToken::new();
-    let outbox = CancellationToken::new();
     let runner = Runner::new(RunnerSetup {
         store: store.clone(),
         conversations,
@@ -81,60 +99,98 @@ pub async fn start(
         },
         CancellationToken::new(),
     );
+    let platforms = Platforms {
+        inner: Arc::new(Inner {
+            runner,
+            supervisor,
+            store,
+            streaming: config.sessions.streaming.clone(),
+            deliveries: Mutex::new(Vec::new()),
+            turns,
+            outbox: CancellationToken::new(),
+        }),
+    };
 
-    let telegram = TelegramAdapter::new(TelegramSettings::new(
-        config.telegram.clone(),
-        cache_dir(&home.dir),
-        config.gateway.max_inbound_media_bytes,
-    ))
-    .context("cannot set up Telegram")?;
-    let telegram = Arc::new(telegram);
-    let delivery = Delivery::new(telegram.clone(), store.clone(), config.sessions.streaming.clone());
-    delivery.recover().await.context("cannot read the outbox")?;
-    runner.add_platform("telegram", Arc::new(delivery.clone()));
-    tokio::spawn(delivery.run_outbox(outbox.clone()));
-    let resumed = runner.resume("telegram").await.context("cannot read the inbound log")?;
-    if resumed != Default::default() {
-        tracing::info!(
-            platform = "telegram",
-            resumed = resumed.resumed,
-            requeued = resumed.requeued,
-            expired = resumed.expired,
-            suspended = resumed.suspended,
-            "handling messages left unanswered by the last run"
-        );
+    if config.telegram.enabled() {
+        let telegram = TelegramAdapter::new(TelegramSettings::new(
+            config.telegram.clone(),
+            home.dir.join("cache"),
+            config.gateway.max_inbound_media_bytes,
+        ))
+        .context("cannot set up Telegram")?;
+        platforms.add(Arc::new(telegram)).await?;
     }
-    // A second gateway with the same bot token is refused here, before it polls.
-    supervisor.start(telegram, Arc::new(runner.clone())).map_err(|e| anyhow::anyhow!("{e}"))?;
-    runner.spawn_expiry_watcher();
-    Ok(Some(Platforms { runner, supervisor, deliveries: vec![delivery], turns, outbox }))
-}
-
-fn cache_dir(home: &Path) -> std::path::PathBuf {
-    home.join("cache")
+    if let Some(account) = weixin_account {
+        let adapter = weixin::adapter(home, config, &platforms.inner.store, account)?;
+        platforms.add(adapter).await?;
+    }
+    platforms.inner.runner.spawn_expiry_watcher();
+    Ok(Some(platforms))
 }
 
 impl Platforms {
+    /// Connects one more adapter: outbox recovery, resume, then the supervisor. A
+    /// platform already running is stopped first (a new account replaces the old).
+    pub async fn add(&self, adapter: Arc<dyn Adapter>) -> anyhow::Result<()> {
+        let inner = &self.inner;
+        let name = adapter.platform().as_str().to_string();
+        if inner.supervisor.stop(&name).await {
+            tracing::info!(platform = %name, "replacing the running adapter");
+        }
+        let old: Vec<_> = {
+            let mut deliveries = inner.deliveries.lock().unwrap_or_else(PoisonError::into_inner);
+            let (old, keep) = std::mem::take(&mut *deliveries).into_iter().partition(|(n, _, _)| *n == name);
+            *deliveries = keep;
+            old
+        };
+        for (_, _, worker) in old {
+            worker.cancel();
+        }
+        let delivery = Delivery::new(adapter.clone(), inner.store.clone(), inner.streaming.clone());
+        delivery.recover().await.context("cannot read the outbox")?;
+        inner.runner.add_platform(&name, Arc::new(delivery.clone()));
+        let worker = inner.outbox.child_token();
+        tokio::spawn(delivery.run_outbox(worker.clone()));
+        inner.deliveries.lock().unwrap_or_else(PoisonError::into_inner).push((name.clone(), delivery, worker));
+        let resumed = inner.runner.resume(&name).await.context("cannot read the inbound log")?;
+        if resumed != Default::default() {
+            tracing::info!(
+                platform = %name,
+                resumed = resumed.resumed,
+                requeued = resumed.requeued,
+                expired = resumed.expired,
+                suspended = resumed.suspended,
+                "handling messages left unanswered by the last run"
+            );
+        }
+        // A second gateway with the same credential is refused here, before it polls.
+        inner.supervisor.start(adapter, Arc::new(inner.runner.clone())).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
     /// Stops taking messages, lets running turns finish within `drain`, stops the rest
     /// (they resume at the next start), and sends what the outbox holds. Returns
     /// whether every turn finished within the drain.
     pub async fn stop(self, drain: Duration) -> bool {
-        self.supervisor.shutdown().await;
+        let inner = &self.inner;
+        inner.supervisor.shutdown().await;
         let deadline = Instant::now() + drain;
-        while self.runner.active_turns() > 0 && Instant::now() < deadline {
+        while inner.runner.active_turns() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let drained = self.runner.active_turns() == 0;
+        let drained = inner.runner.active_turns() == 0;
         if !drained {
-            tracing::warn!(running_turns = self.runner.active_turns(), "stopping turns that outlived the drain");
+            tracing::warn!(running_turns = inner.runner.active_turns(), "stopping turns that outlived the drain");
         }
-        self.turns.cancel();
-        if !self.runner.wait_stopped(SETTLE).await {
+        inner.turns.cancel();
+        if !inner.runner.wait_stopped(SETTLE).await {
             tracing::warn!("some turns did not stop in time");
         }
         // Answers queued by the last turns go out before the process ends.
         let until = Instant::now() + SETTLE;
-        for delivery in &self.deliveries {
+        let deliveries: Vec<Delivery> =
+            inner.deliveries.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|(_, d, _)| d.clone()).collect();
+        for delivery in &deliveries {
             while Instant::now() < until {
                 match delivery.flush().await {
                     Ok(true) => continue,
@@ -142,7 +198,7 @@ impl Platforms {
                 }
             }
         }
-        self.outbox.cancel();
+        inner.outbox.cancel();
         drained
     }
 }

@@ -1,0 +1,102 @@
+//! `herald gateway run` with WeChat, end to end: the real binary against the fake iLink
+//! server and the scripted LLM, both on 127.0.0.1.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Herald;
+use common::gateway::Gateway;
+use herald_testkit::ScriptedLlm;
+use herald_testkit::weixin::FakeWeixin;
+use serde_json::Value;
+
+const WITHIN: Duration = Duration::from_secs(30);
+const KEY: &str = "weixin-e2e-key-0123456789";
+
+fn herald_for(llm: &ScriptedLlm, wx: &FakeWeixin, locks: &std::path::Path) -> Herald {
+    let mut h = Herald::openai(llm);
+    h.set("API_SERVER_KEY", KEY);
+    h.set("WEIXIN_BASE_URL", &wx.base_url());
+    h.set("WEIXIN_CDN_BASE_URL", &wx.cdn_base_url());
+    h.set("WEIXIN_DM_POLICY", "open");
+    h.set("WEIXIN_ALLOW_ALL_USERS", "true");
+    h.set("WEIXIN_SEND_CHUNK_DELAY_SECONDS", "0");
+    h.set("HERALD_GATEWAY_LOCK_DIR", &locks.display().to_string());
+    h
+}
+
+async fn answered(wx: &FakeWeixin, user: &str, n: usize) -> Vec<String> {
+    let ok = wx.wait_until(|v| v.texts_to(user).len() >= n, WITHIN).await;
+    assert!(ok, "no answer to {user}; calls: {:#?}", wx.calls());
+    wx.texts_to(user)
+}
+
+#[tokio::test]
+async fn a_conversation_echoes_the_context_token_of_the_latest_message() {
+    let llm = ScriptedLlm::start().await;
+    let wx = FakeWeixin::start().await;
+    let locks = tempfile::tempdir().unwrap();
+    let mut h = herald_for(&llm, &wx, locks.path());
+    h.set("WEIXIN_TOKEN", wx.token());
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let user = "o9cq80alice@im.wechat";
+    wx.inject_text(user, "first question");
+    let texts = answered(&wx, user, 1).await;
+    assert!(texts[0].contains("first question"), "the scripted LLM echoes: {texts:?}");
+    wx.inject_text(user, "second question");
+    let texts = answered(&wx, user, 2).await;
+    assert!(texts[1].contains("second question"), "{texts:?}");
+    // The fake refuses a reply whose context token is not the latest one it issued to
+    // that user, so two accepted replies mean both echoed the right token.
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}
+
+#[tokio::test]
+async fn a_login_through_the_api_starts_wechat_without_a_restart() {
+    let llm = ScriptedLlm::start().await;
+    let wx = FakeWeixin::start().await;
+    let locks = tempfile::tempdir().unwrap();
+    let mut h = herald_for(&llm, &wx, locks.path());
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let started: Value = gw
+        .http
+        .post(format!("{}/api/platforms/weixin/login", gw.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(started["status"], "wait", "{started}");
+    assert!(started["qr_png_base64"].as_str().is_some_and(|p| p.len() > 100), "{started}");
+    let id = started["login_id"].as_str().unwrap().to_string();
+    let mut last = started.clone();
+    for _ in 0..30 {
+        last = gw
+            .http
+            .get(format!("{}/api/platforms/weixin/login/{id}?wait=5", gw.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if last["status"] == "confirmed" {
+            break;
+        }
+    }
+    assert_eq!(last["status"], "confirmed", "{last}");
+    assert_eq!(last["user_id"], wx.owner_user_id());
+    assert_eq!(last["adapter_started"], true, "{last}");
+
+    let user = "o9cq80bob@im.wechat";
+    wx.inject_text(user, "hello after login");
+    let texts = answered(&wx, user, 1).await;
+    assert!(texts[0].contains("hello after login"), "{texts:?}");
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}

@@ -72,8 +72,11 @@ impl ContextTokens {
 pub struct Dedup {
     ttl: Duration,
     max: usize,
-    seen: Mutex<(HashMap<String, Instant>, VecDeque<(String, Instant)>)>,
+    seen: Mutex<Seen>,
 }
+
+/// When each key was last seen, and the keys in the order they were recorded.
+type Seen = (HashMap<String, Instant>, VecDeque<(String, Instant)>);
 
 /// Hermes: 300 s, 2000 entries.
 pub const DEDUP_TTL: Duration = Duration::from_secs(300);

@@ -223,14 +223,23 @@ impl Outbound {
         })
     }
 
-    /// Sends a text: formatted (Markdown only), split, chunk by chunk.
+    /// Sends a text: Markdown formatted and split for WeChat (any length, Hermes's
+    /// packing), plain text up to [`MAX_MESSAGE_LEN`]; chunk by chunk, in order.
     pub async fn send_text(&self, peer: &str, text: &str, fmt: TextFormat) -> Result<Sent, SendError> {
         if text.trim().is_empty() {
             return Err(SendError::Permanent("WeChat cannot send an empty message".into()));
         }
         let formatted = match fmt {
             TextFormat::Markdown => format::format_message(text),
-            TextFormat::Plain => text.to_string(),
+            // Plain text goes out as written: too long for one message, it is the
+            // caller's to cut (the fallback cutter would add ` (i/N)` marks to it).
+            TextFormat::Plain => {
+                let n = text.chars().count();
+                if n > MAX_MESSAGE_LEN {
+                    return Err(SendError::TooLong(format!("{n} characters; WeChat allows {MAX_MESSAGE_LEN}")));
+                }
+                text.to_string()
+            }
         };
         let chunks: Vec<String> = format::split_text(&formatted, MAX_MESSAGE_LEN, self.opts.split)
             .into_iter()

@@ -78,9 +78,6 @@ pub struct Dedup {
     seen: Mutex<Seen>,
 }
 
-/// When each key was last seen, and the keys in the order they were recorded.
-type Seen = (HashMap<String, Instant>, VecDeque<(String, Instant)>);
-
 /// Hermes: 300 s, 2000 entries.
 pub const DEDUP_TTL: Duration = Duration::from_secs(300);
 pub const DEDUP_MAX: usize = 2000;

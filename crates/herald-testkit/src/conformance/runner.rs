@@ -24,7 +24,12 @@ impl InboundSink for TestSink {
     async fn deliver(&self, message: Inbound) -> Result<Accepted, SinkError> {
         let refuse = {
             let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
-            match message.message_id.as_ref().and_then(|id| refusals.get_mut(id)) {
+            let by_chat = message.source.chat_id.as_ref().map(|c| format!("chat:{c}"));
+            let key = match message.message_id.as_ref().filter(|id| refusals.contains_key(*id)) {
+                Some(id) => Some(id.clone()),
+                None => by_chat,
+            };
+            match key.and_then(|k| refusals.get_mut(&k)) {
                 Some(n) if *n > 0 => {
                     *n -= 1;
                     true
@@ -49,6 +54,12 @@ impl TestSink {
     /// The next `times` deliveries of this message answer `NotRecorded`.
     pub fn refuse(&self, message_id: &str, times: usize) {
         self.refusals.lock().unwrap_or_else(|e| e.into_inner()).insert(message_id.to_string(), times);
+    }
+
+    /// The next `times` deliveries in `chat_id` answer `NotRecorded`. Set before the
+    /// message is injected, so a fast adapter cannot deliver it first.
+    pub fn refuse_next_in_chat(&self, chat_id: &str, times: usize) {
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner()).insert(format!("chat:{chat_id}"), times);
     }
 
     pub fn was_connected(&self) -> bool {

@@ -153,7 +153,8 @@ async fn a_token_not_yet_delivered_is_stale() {
 async fn malformed_messages_are_refused_and_say_why() {
     let wx = fake().await;
     let bot = Bot::new(&wx);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("item_list has 2 items", Box::new(|m| m["item_list"] = json!([m["item_list"][0], m["item_list"][0]]))),
         ("message_type", Box::new(|m| m["message_type"] = json!(1))),
         ("message_state", Box::new(|m| m["message_state"] = json!(1))),

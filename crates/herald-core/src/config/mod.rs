@@ -11,6 +11,7 @@ mod model;
 pub mod registry;
 mod routes;
 pub mod sessions;
+mod setting;
 pub mod telegram;
 mod value;
 pub mod weixin;

@@ -100,3 +100,30 @@ async fn a_login_through_the_api_starts_wechat_without_a_restart() {
     assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
     assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
 }
+
+#[tokio::test]
+async fn a_restart_resumes_from_the_stored_cursor_without_loss_or_repeat() {
+    let llm = ScriptedLlm::start().await;
+    let wx = FakeWeixin::start().await;
+    let locks = tempfile::tempdir().unwrap();
+    let mut h = herald_for(&llm, &wx, locks.path());
+    h.set("WEIXIN_TOKEN", wx.token());
+    let user = "o9cq80carol@im.wechat";
+
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    wx.inject_text(user, "before the restart");
+    answered(&wx, user, 1).await;
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+
+    // Written while no gateway runs: the stored cursor must bring exactly this one.
+    wx.inject_text(user, "while it was down");
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let texts = answered(&wx, user, 2).await;
+    assert!(texts[1].contains("while it was down"), "{texts:?}");
+    wx.inject_text(user, "after the restart");
+    let texts = answered(&wx, user, 3).await;
+    assert!(texts[2].contains("after the restart"), "{texts:?}");
+    assert_eq!(texts.len(), 3, "nothing answered twice: {texts:?}");
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}

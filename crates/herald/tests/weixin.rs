@@ -127,3 +127,28 @@ async fn a_restart_resumes_from_the_stored_cursor_without_loss_or_repeat() {
     assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
     assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
 }
+
+#[tokio::test]
+async fn an_image_from_the_user_reaches_the_cache_decrypted_byte_for_byte_before_the_turn() {
+    use herald_testkit::weixin::{InboundMedia, MediaKind};
+    let llm = ScriptedLlm::start().await;
+    let wx = FakeWeixin::start().await;
+    let locks = tempfile::tempdir().unwrap();
+    let mut h = herald_for(&llm, &wx, locks.path());
+    h.set("WEIXIN_TOKEN", wx.token());
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let user = "o9cq80dave@im.wechat";
+    // Not a valid image, on purpose: the bytes must arrive exactly, whatever they are.
+    let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    wx.inject_media(user, InboundMedia::new(MediaKind::Image, bytes.clone()));
+    answered(&wx, user, 1).await;
+    let images = h.path().join("cache/images");
+    let cached: Vec<Vec<u8>> = std::fs::read_dir(&images)
+        .unwrap_or_else(|e| panic!("{}: {e}", images.display()))
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(cached.contains(&bytes), "the decrypted image is in the cache ({} files)", cached.len());
+    assert!(llm.request_count() >= 1, "the turn ran after the download");
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}

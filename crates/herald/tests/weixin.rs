@@ -152,3 +152,30 @@ async fn an_image_from_the_user_reaches_the_cache_decrypted_byte_for_byte_before
     assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
     assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
 }
+
+#[tokio::test]
+async fn an_image_the_agent_names_reaches_the_cdn_encrypted_and_decryptable() {
+    let llm = ScriptedLlm::start().await;
+    let wx = FakeWeixin::start().await;
+    let locks = tempfile::tempdir().unwrap();
+    let mut h = herald_for(&llm, &wx, locks.path());
+    h.set("WEIXIN_TOKEN", wx.token());
+    let picture = h.path().join("chart.png");
+    let bytes: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 256) as u8).collect();
+    std::fs::write(&picture, &bytes).unwrap();
+    llm.push(herald_testkit::llm::Reply::text(&format!("Here is the chart.\nMEDIA:{}", picture.display())));
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let user = "o9cq80erin@im.wechat";
+    wx.inject_text(user, "draw me a chart");
+    let ok = wx.wait_until(|v| v.sent_to(user).len() >= 2, WITHIN).await;
+    assert!(ok, "the image and the text; calls: {:#?}", wx.calls());
+    let sent = wx.sent_to(user);
+    assert_eq!(sent[0].kind, "image", "the file first: {sent:#?}");
+    assert_eq!(sent[1].text.as_deref(), Some("Here is the chart."), "the tag left the text: {sent:#?}");
+    let param = sent[0].encrypt_query_param.clone().expect("the image names its CDN object");
+    let upload = wx.upload(&param).expect("uploaded to the fake CDN");
+    assert_ne!(upload.filesize, upload.rawsize, "stored encrypted (padded)");
+    assert_eq!(wx.uploaded_bytes(&param).expect("decryptable"), bytes, "decrypts to the file byte for byte");
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}

@@ -7,6 +7,7 @@
 //! the outbox: they are replaced by the final answer anyway.
 
 pub mod chunk;
+pub mod media;
 pub mod outbox;
 pub mod silence;
 pub mod stream;
@@ -97,15 +98,23 @@ impl Inner {
         Ok(())
     }
 
+    /// The sends of a final text: files it tags with `MEDIA:` first (when the platform
+    /// can send media), then the text in the platform's parts.
     fn chunks(&self, text: &str) -> Vec<OutboundOp> {
         let adapter = &self.outbox.adapter;
         let caps = adapter.capabilities();
-        adapter
-            .split_text(text)
-            .unwrap_or_else(|| chunk::split(text, caps.max_message_len, caps.length_unit))
+        let (files, text) = if caps.media { media::extract(text) } else { (Vec::new(), text.to_string()) };
+        let mut ops: Vec<OutboundOp> = files
             .into_iter()
-            .map(|text| OutboundOp::Send { text, format: TextFormat::Markdown })
-            .collect()
+            .map(|path| OutboundOp::SendMedia { kind: media::kind_of(&path), path, caption: None })
+            .collect();
+        if !text.trim().is_empty() {
+            let parts = adapter
+                .split_text(&text)
+                .unwrap_or_else(|| chunk::split(&text, caps.max_message_len, caps.length_unit));
+            ops.extend(parts.into_iter().map(|text| OutboundOp::Send { text, format: TextFormat::Markdown }));
+        }
+        ops
     }
 
     /// The sends that turn a preview into the final answer.

@@ -76,7 +76,7 @@ mod tests {
         std::fs::write(&png, b"x").unwrap();
         let text = format!("Here is the chart:\nMEDIA:{}\nAnything else?", png.display());
         let (files, rest) = extract(&text);
-        assert_eq!(files, [png.clone()]);
+        assert_eq!(files, std::slice::from_ref(&png));
         assert_eq!(rest, "Here is the chart:\nAnything else?");
         assert_eq!(kind_of(&png), MediaKind::Photo);
         assert_eq!(kind_of(Path::new("/a/b.pdf")), MediaKind::Document);

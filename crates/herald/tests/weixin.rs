@@ -163,7 +163,7 @@ async fn an_image_the_agent_names_reaches_the_cdn_encrypted_and_decryptable() {
     let picture = h.path().join("chart.png");
     let bytes: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 256) as u8).collect();
     std::fs::write(&picture, &bytes).unwrap();
-    llm.push(herald_testkit::llm::Reply::text(&format!("Here is the chart.\nMEDIA:{}", picture.display())));
+    llm.push(herald_testkit::llm::Reply::text(format!("Here is the chart.\nMEDIA:{}", picture.display())));
     let mut gw = Gateway::start(&mut h, &[]).await;
     let user = "o9cq80erin@im.wechat";
     wx.inject_text(user, "draw me a chart");

@@ -14,16 +14,31 @@ use serde_json::Value;
 const WITHIN: Duration = Duration::from_secs(30);
 const KEY: &str = "weixin-e2e-key-0123456789";
 
-fn herald_for(llm: &ScriptedLlm, wx: &FakeWeixin, locks: &std::path::Path) -> Herald {
-    let mut h = Herald::openai(llm);
+/// The scripted LLM, the fake iLink server and a herald home pointed at both; with
+/// `token`, WeChat is configured by `WEIXIN_TOKEN` (otherwise only a login enables it).
+struct Setup {
+    llm: ScriptedLlm,
+    wx: FakeWeixin,
+    h: Herald,
+    _locks: tempfile::TempDir,
+}
+
+async fn setup(token: bool) -> Setup {
+    let llm = ScriptedLlm::start().await;
+    let wx = FakeWeixin::start().await;
+    let locks = tempfile::tempdir().unwrap();
+    let mut h = Herald::openai(&llm);
     h.set("API_SERVER_KEY", KEY);
     h.set("WEIXIN_BASE_URL", &wx.base_url());
     h.set("WEIXIN_CDN_BASE_URL", &wx.cdn_base_url());
     h.set("WEIXIN_DM_POLICY", "open");
     h.set("WEIXIN_ALLOW_ALL_USERS", "true");
     h.set("WEIXIN_SEND_CHUNK_DELAY_SECONDS", "0");
-    h.set("HERALD_GATEWAY_LOCK_DIR", &locks.display().to_string());
-    h
+    h.set("HERALD_GATEWAY_LOCK_DIR", &locks.path().display().to_string());
+    if token {
+        h.set("WEIXIN_TOKEN", wx.token());
+    }
+    Setup { llm, wx, h, _locks: locks }
 }
 
 async fn answered(wx: &FakeWeixin, user: &str, n: usize) -> Vec<String> {
@@ -34,11 +49,7 @@ async fn answered(wx: &FakeWeixin, user: &str, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn a_conversation_echoes_the_context_token_of_the_latest_message() {
-    let llm = ScriptedLlm::start().await;
-    let wx = FakeWeixin::start().await;
-    let locks = tempfile::tempdir().unwrap();
-    let mut h = herald_for(&llm, &wx, locks.path());
-    h.set("WEIXIN_TOKEN", wx.token());
+    let Setup { llm: _llm, wx, mut h, _locks } = setup(true).await;
     let mut gw = Gateway::start(&mut h, &[]).await;
     let user = "o9cq80alice@im.wechat";
     wx.inject_text(user, "first question");
@@ -55,10 +66,7 @@ async fn a_conversation_echoes_the_context_token_of_the_latest_message() {
 
 #[tokio::test]
 async fn a_login_through_the_api_starts_wechat_without_a_restart() {
-    let llm = ScriptedLlm::start().await;
-    let wx = FakeWeixin::start().await;
-    let locks = tempfile::tempdir().unwrap();
-    let mut h = herald_for(&llm, &wx, locks.path());
+    let Setup { llm: _llm, wx, mut h, _locks } = setup(false).await;
     let mut gw = Gateway::start(&mut h, &[]).await;
     let started: Value = gw
         .http
@@ -103,11 +111,7 @@ async fn a_login_through_the_api_starts_wechat_without_a_restart() {
 
 #[tokio::test]
 async fn a_restart_resumes_from_the_stored_cursor_without_loss_or_repeat() {
-    let llm = ScriptedLlm::start().await;
-    let wx = FakeWeixin::start().await;
-    let locks = tempfile::tempdir().unwrap();
-    let mut h = herald_for(&llm, &wx, locks.path());
-    h.set("WEIXIN_TOKEN", wx.token());
+    let Setup { llm: _llm, wx, mut h, _locks } = setup(true).await;
     let user = "o9cq80carol@im.wechat";
 
     let mut gw = Gateway::start(&mut h, &[]).await;
@@ -131,11 +135,7 @@ async fn a_restart_resumes_from_the_stored_cursor_without_loss_or_repeat() {
 #[tokio::test]
 async fn an_image_from_the_user_reaches_the_cache_decrypted_byte_for_byte_before_the_turn() {
     use herald_testkit::weixin::{InboundMedia, MediaKind};
-    let llm = ScriptedLlm::start().await;
-    let wx = FakeWeixin::start().await;
-    let locks = tempfile::tempdir().unwrap();
-    let mut h = herald_for(&llm, &wx, locks.path());
-    h.set("WEIXIN_TOKEN", wx.token());
+    let Setup { llm, wx, mut h, _locks } = setup(true).await;
     let mut gw = Gateway::start(&mut h, &[]).await;
     let user = "o9cq80dave@im.wechat";
     // Not a valid image, on purpose: the bytes must arrive exactly, whatever they are.
@@ -155,11 +155,7 @@ async fn an_image_from_the_user_reaches_the_cache_decrypted_byte_for_byte_before
 
 #[tokio::test]
 async fn an_image_the_agent_names_reaches_the_cdn_encrypted_and_decryptable() {
-    let llm = ScriptedLlm::start().await;
-    let wx = FakeWeixin::start().await;
-    let locks = tempfile::tempdir().unwrap();
-    let mut h = herald_for(&llm, &wx, locks.path());
-    h.set("WEIXIN_TOKEN", wx.token());
+    let Setup { llm, wx, mut h, _locks } = setup(true).await;
     let picture = h.path().join("chart.png");
     let bytes: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 256) as u8).collect();
     std::fs::write(&picture, &bytes).unwrap();

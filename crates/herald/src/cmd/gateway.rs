@@ -360,6 +360,7 @@ fn weixin_logins(
                             restart the gateway (the account is saved)"
                     .to_string());
             };
+            let account = weixin::saved_account(&config, account);
             let adapter = weixin::adapter(&home, &config, &store, account).map_err(|e| format!("{e:#}"))?;
             platforms.add(adapter).await.map_err(|e| format!("{e:#}"))?;
             Ok(true)

@@ -5,41 +5,19 @@
 
 #![cfg(feature = "weixin")]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use herald_core::config::{ConfigLoader, WeixinConfig};
 use herald_core::{Adapter, AdapterState, MediaKind, OutboundOp, SendError, Target, TextFormat};
 use herald_platforms::weixin::{PollTiming, WeixinAccount, WeixinAdapter, WeixinSender, WeixinSettings};
+use herald_testkit::MemState;
 use herald_testkit::conformance::{Running, WAIT};
 use herald_testkit::weixin::{FakeWeixin, Fault, InboundMedia, InboundMessage, KeyEncoding, MediaKind as WxKind};
 use serde_json::json;
 
 fn crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// The adapter state the gateway would give: here, a map shared by "restarts".
-#[derive(Default)]
-struct MemState(Mutex<HashMap<String, String>>);
-
-#[async_trait]
-impl AdapterState for MemState {
-    async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        Ok(self.0.lock().unwrap().get(key).cloned())
-    }
-    async fn put(&self, key: &str, value: &str) -> Result<(), String> {
-        self.0.lock().unwrap().insert(key.to_string(), value.to_string());
-        Ok(())
-    }
-}
-
-impl MemState {
-    fn value(&self, key: &str) -> Option<String> {
-        self.0.lock().unwrap().get(key).cloned()
-    }
 }
 
 fn config(wx: &FakeWeixin, extra: &[(&str, &str)]) -> WeixinConfig {

@@ -4,29 +4,14 @@
 
 #![cfg(feature = "weixin")]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use herald_core::config::ConfigLoader;
 use herald_core::{Adapter, AdapterState};
 use herald_platforms::weixin::{WeixinAccount, WeixinAdapter, WeixinSettings};
+use herald_testkit::MemState;
 use herald_testkit::conformance;
 use herald_testkit::weixin::{FakeWeixin, WeixinHarness};
-
-#[derive(Default)]
-struct MemState(Mutex<HashMap<String, String>>);
-
-#[async_trait]
-impl AdapterState for MemState {
-    async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        Ok(self.0.lock().unwrap().get(key).cloned())
-    }
-    async fn put(&self, key: &str, value: &str) -> Result<(), String> {
-        self.0.lock().unwrap().insert(key.to_string(), value.to_string());
-        Ok(())
-    }
-}
 
 fn adapter(wx: &FakeWeixin, cache: &std::path::Path) -> Arc<dyn Adapter> {
     let mut loader = ConfigLoader::new();

@@ -16,7 +16,9 @@
 
 pub mod conformance;
 pub mod llm;
+pub mod state;
 pub mod telegram;
 pub mod weixin;
 
 pub use llm::ScriptedLlm;
+pub use state::MemState;

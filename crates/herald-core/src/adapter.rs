@@ -289,6 +289,11 @@ pub trait InboundSink: Send + Sync + 'static {
 
     /// Tells the gateway the connection is up (after `getMe`, a websocket hello, ...).
     fn connected(&self, detail: Option<String>);
+
+    /// Tells the gateway the adapter is still running but not receiving for a while
+    /// (WeChat's expired-session pause); `reason` says why and what ends it. The next
+    /// [`InboundSink::connected`] clears it.
+    fn paused(&self, _reason: &str) {}
 }
 
 /// Small durable values an adapter keeps across restarts: a sync cursor, per-peer
@@ -330,8 +335,8 @@ pub trait Adapter: Send + Sync + 'static {
     /// Splits a whole answer into the messages this platform shows best (WeChat's
     /// compact bubbles), each within `max_message_len`, with the platform's own text
     /// rewriting applied. `None` means the gateway's generic split at the length limit.
-    /// The delivery stage queues one outbox entry per part, so a failure part-way
-    /// resends only what did not arrive.
+    /// The delivery stage queues one outbox entry per part, as [`TextFormat::Plain`]
+    /// (the parts are final), so a failure part-way resends only what did not arrive.
     fn split_text(&self, _text: &str) -> Option<Vec<String>> {
         None
     }

@@ -164,6 +164,28 @@ async fn a_long_answer_arrives_as_ordered_chunks_within_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapters_own_parts_are_final_and_keep_the_chunk_gap_per_peer() {
+    crypto();
+    let wx = FakeWeixin::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let s = settings(&wx, cache.path(), Arc::default(), &[("WEIXIN_SEND_CHUNK_DELAY_SECONDS", "0.2")]);
+    let adapter: Arc<dyn Adapter> = Arc::new(WeixinAdapter::new(s).unwrap());
+    let text = (0..8).map(|i| format!("## Part {i}\n{}", "word ".repeat(80).trim())).collect::<Vec<_>>().join("\n\n");
+    let parts = adapter.split_text(&text).expect("WeChat splits answers itself");
+    assert!(parts.len() >= 2, "{parts:?}");
+    assert!(parts.iter().all(|p| p.chars().count() <= 2000 && !p.contains("## ")), "formatted: {parts:?}");
+    // The gateway sends each part as its own plain send; they arrive unchanged, with
+    // the gap between sends to one peer kept by the adapter.
+    let started = std::time::Instant::now();
+    for p in &parts {
+        adapter.send(&dm(ALICE), &OutboundOp::Send { text: p.clone(), format: TextFormat::Plain }).await.unwrap();
+    }
+    assert!(started.elapsed() >= Duration::from_millis(200) * (parts.len() as u32 - 1), "the gap was kept");
+    assert_eq!(wx.texts_to(ALICE), parts);
+    no_violations(&wx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_media_is_decrypted_byte_for_byte_in_every_key_encoding() {
     crypto();
     let wx = FakeWeixin::start().await;
@@ -214,7 +236,8 @@ async fn a_cdn_url_outside_the_allowlist_is_refused() {
     let cache = tempfile::tempdir().unwrap();
     let adapter = adapter(&wx, cache.path(), Arc::default());
     let mut running = Running::start(&adapter);
-    for url in ["http://169.254.169.254/latest/meta-data", "http://evil.example/download?x=1", "file:///etc/passwd"] {
+    // All on this machine (a test never reaches further), none the configured CDN.
+    for url in ["http://127.0.0.1:1/latest/meta-data", "http://localhost:9/download?x=1", "file:///etc/passwd"] {
         wx.inject_raw(json!({
             "from_user_id": ALICE, "to_user_id": wx.bot_id(), "message_type": 1, "create_time_ms": 1,
             "item_list": [

@@ -109,10 +109,12 @@ impl Inner {
             .map(|path| OutboundOp::SendMedia { kind: media::kind_of(&path), path, caption: None })
             .collect();
         if !text.trim().is_empty() {
-            let parts = adapter
-                .split_text(&text)
-                .unwrap_or_else(|| chunk::split(&text, caps.max_message_len, caps.length_unit));
-            ops.extend(parts.into_iter().map(|text| OutboundOp::Send { text, format: TextFormat::Markdown }));
+            // An adapter's own parts are already in the platform's form: sent as written.
+            let (parts, format) = match adapter.split_text(&text) {
+                Some(parts) => (parts, TextFormat::Plain),
+                None => (chunk::split(&text, caps.max_message_len, caps.length_unit), TextFormat::Markdown),
+            };
+            ops.extend(parts.into_iter().map(|text| OutboundOp::Send { text, format }));
         }
         ops
     }

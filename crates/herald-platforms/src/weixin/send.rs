@@ -7,7 +7,7 @@
 //! one-shot [`super::WeixinSender`], so both use one connection, one set of context
 //! tokens and one circuit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -121,7 +121,13 @@ pub struct Outbound {
     /// (Hermes's adapter-wide send lock).
     pub send_lock: tokio::sync::Mutex<()>,
     pub last_notify: Mutex<Option<Instant>>,
+    /// When the last text went to each peer, for the chunk gap. The gateway queues an
+    /// answer's parts as separate sends, so the gap is kept here, per peer, not per call.
+    pub last_text: Mutex<HashMap<String, Instant>>,
 }
+
+/// Peers remembered for the gap before old entries are dropped.
+const GAP_PEERS: usize = 1024;
 
 fn rate_limited(after: Duration) -> SendError {
     SendError::RateLimited { retry_after: after.max(Duration::from_secs(1)) }
@@ -223,14 +229,42 @@ impl Outbound {
         })
     }
 
-    /// Sends a text: Markdown formatted and split for WeChat (any length, Hermes's
-    /// packing), plain text up to [`MAX_MESSAGE_LEN`]; chunk by chunk, in order.
+    /// The parts an answer goes out as: formatted for WeChat, then split (any length,
+    /// Hermes's packing), each within [`MAX_MESSAGE_LEN`].
+    pub fn parts(&self, text: &str) -> Vec<String> {
+        format::split_text(&format::format_message(text), MAX_MESSAGE_LEN, self.opts.split)
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+            .collect()
+    }
+
+    /// Waits until the chunk gap since the last text to `peer` has passed, and
+    /// records this send.
+    async fn keep_gap(&self, peer: &str) {
+        let gap = self.opts.chunk_delay;
+        if gap.is_zero() {
+            return;
+        }
+        let last = self.last_text.lock().unwrap_or_else(|e| e.into_inner()).get(peer).copied();
+        if let Some(wait) = last.and_then(|t| gap.checked_sub(t.elapsed())) {
+            tokio::time::sleep(wait).await;
+        }
+        let mut map = self.last_text.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= GAP_PEERS {
+            map.retain(|_, t| t.elapsed() < gap);
+        }
+        map.insert(peer.to_string(), Instant::now());
+    }
+
+    /// Sends a text: Markdown formatted and split by [`Outbound::parts`], plain text
+    /// (already formatted, as the gateway's parts are) up to [`MAX_MESSAGE_LEN`];
+    /// chunk by chunk, in order, with the chunk gap before each.
     pub async fn send_text(&self, peer: &str, text: &str, fmt: TextFormat) -> Result<Sent, SendError> {
         if text.trim().is_empty() {
             return Err(SendError::Permanent("WeChat cannot send an empty message".into()));
         }
-        let formatted = match fmt {
-            TextFormat::Markdown => format::format_message(text),
+        let chunks = match fmt {
+            TextFormat::Markdown => self.parts(text),
             // Plain text goes out as written: too long for one message, it is the
             // caller's to cut (the fallback cutter would add ` (i/N)` marks to it).
             TextFormat::Plain => {
@@ -238,19 +272,13 @@ impl Outbound {
                 if n > MAX_MESSAGE_LEN {
                     return Err(SendError::TooLong(format!("{n} characters; WeChat allows {MAX_MESSAGE_LEN}")));
                 }
-                text.to_string()
+                vec![text.to_string()]
             }
         };
-        let chunks: Vec<String> = format::split_text(&formatted, MAX_MESSAGE_LEN, self.opts.split)
-            .into_iter()
-            .filter(|c| !c.is_empty())
-            .collect();
         let _order = self.send_lock.lock().await;
         let mut sent = Sent::default();
         for (i, chunk) in chunks.iter().enumerate() {
-            if i > 0 && !self.opts.chunk_delay.is_zero() {
-                tokio::time::sleep(self.opts.chunk_delay).await;
-            }
+            self.keep_gap(peer).await;
             sent = self.send_item(peer, &text_item(chunk), i > 0).await?;
         }
         Ok(sent)

@@ -71,7 +71,8 @@ pub fn backoff_delay(failures: u32, base: Duration, max: Duration) -> Duration {
 pub enum PlatformState {
     Connecting,
     Connected,
-    /// The last attempt failed; the next one waits for the backoff.
+    /// The last attempt failed and the next one waits for the backoff, or the adapter
+    /// paused itself (the error says why and for how long).
     Retrying,
     /// It will not be retried (bad credentials, a credential used by another gateway).
     Fatal,
@@ -345,6 +346,13 @@ impl InboundSink for SupervisedSink {
         tracing::info!(platform = %self.reporter.name, detail = detail.as_deref().unwrap_or(""), "connected");
         self.reporter.set(PlatformState::Connected, None, attempts, 0);
         self.inner.connected(detail);
+    }
+
+    fn paused(&self, reason: &str) {
+        let (attempts, failures) = *self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        tracing::warn!(platform = %self.reporter.name, "paused: {reason}");
+        self.reporter.set(PlatformState::Retrying, Some(reason.to_string()), attempts, failures);
+        self.inner.paused(reason);
     }
 }
 

@@ -175,3 +175,107 @@ async fn an_image_the_agent_names_reaches_the_cdn_encrypted_and_decryptable() {
     assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
     assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
 }
+
+#[tokio::test]
+async fn a_long_answer_arrives_as_ordered_chunks_each_sent_once() {
+    let Setup { llm, wx, mut h, _locks } = setup(true).await;
+    let paragraphs: Vec<String> = (0..12).map(|i| format!("Paragraph {i}: {}", "word ".repeat(60).trim())).collect();
+    llm.push(herald_testkit::llm::Reply::text(paragraphs.join("\n\n")));
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let user = "o9cq80frank@im.wechat";
+    wx.inject_text(user, "tell me a long story");
+    let ok = wx.wait_until(|v| v.texts_to(user).join("\n").contains("Paragraph 11:"), WITHIN).await;
+    assert!(ok, "the whole answer; calls: {:#?}", wx.calls());
+    let texts = wx.texts_to(user);
+    assert!(texts.len() >= 2, "split into several messages: {texts:?}");
+    assert!(texts.iter().all(|t| t.chars().count() <= 2000), "each within WeChat's limit");
+    // WeChat's rewrite wraps long lines (as Hermes does), so compare the words.
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let joined = words(&texts.join("\n\n"));
+    let mut at = 0;
+    for (i, p) in paragraphs.iter().enumerate() {
+        assert_eq!(joined.matches(&format!("Paragraph {i}:")).count(), 1, "paragraph {i} sent exactly once");
+        let found = joined[at..]
+            .find(p.as_str())
+            .unwrap_or_else(|| panic!("paragraph {i} missing, cut or out of order: {texts:#?}"));
+        at += found + p.len();
+    }
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}
+
+/// `/health/detailed`'s entry for WeChat.
+async fn weixin_health(gw: &Gateway) -> Value {
+    let health: Value = gw
+        .http
+        .get(format!("{}/health/detailed", gw.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["platforms"]["weixin"].clone()
+}
+
+#[tokio::test]
+async fn an_expired_session_pauses_polling_visibly_and_recovers() {
+    use herald_testkit::weixin::Fault;
+    let Setup { llm: _llm, wx, mut h, _locks } = setup(true).await;
+    h.set("WEIXIN_SESSION_PAUSE_SECONDS", "3");
+    wx.fail_next("getupdates", 1, Fault::session_expired());
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let mut paused = Value::Null;
+    for _ in 0..100 {
+        paused = weixin_health(&gw).await;
+        if paused["state"] == "retrying" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(paused["state"], "retrying", "the pause shows in /health/detailed: {paused}");
+    let why = paused["error_message"].as_str().unwrap_or_default();
+    assert!(why.contains("session expired") && why.contains("herald login weixin"), "{why}");
+
+    // Written during the pause: answered once polling resumes.
+    let user = "o9cq80grace@im.wechat";
+    wx.inject_text(user, "are you back?");
+    let texts = answered(&wx, user, 1).await;
+    assert!(texts[0].contains("are you back?"), "{texts:?}");
+    assert_eq!(weixin_health(&gw).await["state"], "connected");
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}
+
+#[tokio::test]
+async fn a_cdn_url_outside_the_allowlist_is_never_fetched() {
+    let Setup { llm: _llm, wx, mut h, _locks } = setup(true).await;
+    // A server on this machine that is not the configured CDN: it counts connections.
+    let outside = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/download?x=1", outside.local_addr().unwrap());
+    let contacted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = contacted.clone();
+    tokio::spawn(async move {
+        while outside.accept().await.is_ok() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    let user = "o9cq80heidi@im.wechat";
+    wx.inject_raw(serde_json::json!({
+        "from_user_id": user, "to_user_id": wx.bot_id(), "message_type": 1, "create_time_ms": 1,
+        "item_list": [
+            {"type": 1, "text_item": {"text": "look at this"}},
+            {"type": 2, "image_item": {"media": {"full_url": url}}}
+        ]
+    }));
+    let texts = answered(&wx, user, 1).await;
+    assert!(texts[0].contains("look at this"), "the text still reaches the agent: {texts:?}");
+    assert_eq!(contacted.load(std::sync::atomic::Ordering::SeqCst), 0, "{url} was never contacted");
+    let images = h.path().join("cache/images");
+    let cached = std::fs::read_dir(&images).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(cached, 0, "nothing cached");
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}

@@ -470,6 +470,13 @@ pub const SETTINGS: &[Setting] = &[
         "How long sends stay stopped once the rate-limit circuit opens, in seconds.",
     ),
     setting(
+        "weixin.session_pause_seconds",
+        &["WEIXIN_SESSION_PAUSE_SECONDS"],
+        Some("600"),
+        Kind::Float { min: 1.0, max: 86400.0 },
+        "How long polling pauses after WeChat says the session expired (`-14`), in seconds (herald addition; Hermes's fixed 10 minutes). A new `herald login weixin` ends the pause at once.",
+    ),
+    setting(
         "weixin.cdn_allowed_hosts",
         &["WEIXIN_CDN_ALLOWED_HOSTS"],
         None,

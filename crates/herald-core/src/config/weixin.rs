@@ -63,6 +63,8 @@ pub struct WeixinConfig {
     pub rate_limit_circuit_window: Duration,
     /// How long an open circuit blocks sends.
     pub rate_limit_circuit_open: Duration,
+    /// How long polling pauses after an expired session (`-14`).
+    pub session_pause: Duration,
     /// Hosts inbound media may come from (every URL and every redirect); empty means
     /// the built-in list. The host of `cdn_base_url` is always allowed.
     pub cdn_allowed_hosts: Vec<String>,
@@ -90,6 +92,7 @@ impl std::fmt::Debug for WeixinConfig {
             .field("rate_limit_circuit_threshold", &self.rate_limit_circuit_threshold)
             .field("rate_limit_circuit_window", &self.rate_limit_circuit_window)
             .field("rate_limit_circuit_open", &self.rate_limit_circuit_open)
+            .field("session_pause", &self.session_pause)
             .field("cdn_allowed_hosts", &self.cdn_allowed_hosts)
             .field("route_tag", &self.route_tag)
             .finish()
@@ -123,6 +126,7 @@ impl WeixinConfig {
             rate_limit_circuit_threshold: v.uint("weixin.rate_limit_circuit_threshold") as u32,
             rate_limit_circuit_window: seconds(v, "weixin.rate_limit_circuit_window_seconds", 30.0),
             rate_limit_circuit_open: seconds(v, "weixin.rate_limit_circuit_open_seconds", 30.0),
+            session_pause: seconds(v, "weixin.session_pause_seconds", 600.0),
             cdn_allowed_hosts: split_list(v.text("weixin.cdn_allowed_hosts"))
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())

@@ -24,6 +24,10 @@ enum Step {
     },
     /// Connects and stays.
     Stay,
+    /// Connects, pauses for `pause` (WeChat's expired session), connects again, stays.
+    PauseThenConnect {
+        pause: Duration,
+    },
     Panic,
 }
 
@@ -124,6 +128,13 @@ impl Adapter for Scripted {
                 Err(AdapterError::Disconnected("socket closed".into()))
             }
             Step::Stay => {
+                sink.connected(None);
+                std::future::pending().await
+            }
+            Step::PauseThenConnect { pause } => {
+                sink.connected(None);
+                sink.paused("the session expired; polling paused");
+                tokio::time::sleep(pause).await;
                 sink.connected(None);
                 std::future::pending().await
             }
@@ -235,6 +246,22 @@ async fn a_connection_that_held_resets_the_backoff_and_messages_reach_the_sink()
     let gaps: Vec<u64> = adapter.gaps().iter().map(|d| d.as_secs()).collect();
     assert_eq!(gaps, [30, 60, 600 + 30, 60]);
     assert_eq!(*sink.delivered.lock().unwrap(), ["hello"]);
+    s.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_adapter_shows_why_until_it_connects_again_without_a_reconnect() {
+    let adapter = Scripted::new(Platform::Weixin, &[Step::PauseThenConnect { pause: Duration::from_secs(600) }]);
+    let (s, status) = supervisor(config());
+    s.start(adapter.clone(), Arc::new(RecordingSink::default())).expect("start");
+    let paused = wait_state(&s, "weixin", PlatformState::Retrying).await;
+    assert_eq!(paused.error.as_deref(), Some("the session expired; polling paused"));
+    let detailed = status.to_json(None);
+    assert_eq!(detailed["platforms"]["weixin"]["state"], "retrying", "{detailed}");
+    assert_eq!(detailed["platforms"]["weixin"]["error_message"], "the session expired; polling paused");
+    let back = wait_state(&s, "weixin", PlatformState::Connected).await;
+    assert_eq!(back.error, None);
+    assert_eq!(adapter.attempts(), 1, "a pause is not a reconnect");
     s.shutdown().await;
 }
 

@@ -135,7 +135,8 @@ impl WeixinSettings {
         max_inbound_media_bytes: u64,
         state: Arc<dyn AdapterState>,
     ) -> WeixinSettings {
-        WeixinSettings { config, account, cache_dir, max_inbound_media_bytes, state, timing: PollTiming::default() }
+        let timing = PollTiming { session_pause: config.session_pause, ..PollTiming::default() };
+        WeixinSettings { config, account, cache_dir, max_inbound_media_bytes, state, timing }
     }
 }
 
@@ -167,6 +168,7 @@ fn outbound(
         circuit: Mutex::new(send::Circuit::default()),
         send_lock: tokio::sync::Mutex::new(()),
         last_notify: Mutex::new(None),
+        last_text: Mutex::new(Default::default()),
     })
 }
 
@@ -244,6 +246,12 @@ impl Adapter for WeixinAdapter {
 
     fn credential_scope(&self) -> Option<CredentialScope> {
         Some(CredentialScope { scope: "weixin-bot-token", identity: self.settings.account.token.clone() })
+    }
+
+    /// Hermes's compact (or per-line) bubbles, already formatted, so the gateway
+    /// queues each bubble as its own send and a failure resends only what is missing.
+    fn split_text(&self, text: &str) -> Option<Vec<String>> {
+        Some(self.ctx.out.parts(text))
     }
 
     async fn run(&self, sink: Arc<dyn InboundSink>) -> Result<(), AdapterError> {

@@ -94,8 +94,14 @@ pub async fn run(
             Err(e) if e.is_session_expired() => {
                 tracing::error!(error = %e, pause = ?timing.session_pause,
                     "the WeChat session expired; pausing (run `herald login weixin` if it does not recover)");
+                sink.paused(&format!(
+                    "the WeChat session expired ({e}); polling paused for {} s; `herald login weixin` ends the pause",
+                    timing.session_pause.as_secs()
+                ));
                 tokio::time::sleep(timing.session_pause).await;
                 failures = 0;
+                // The next good poll reports the connection again.
+                connected = false;
                 continue;
             }
             Err(e) => {

@@ -279,3 +279,20 @@ async fn a_cdn_url_outside_the_allowlist_is_never_fetched() {
     assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
     assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
 }
+
+#[tokio::test]
+async fn a_terminal_login_while_the_gateway_runs_starts_wechat_in_it() {
+    let Setup { llm: _llm, wx, mut h, _locks } = setup(false).await;
+    let mut gw = Gateway::start(&mut h, &[]).await;
+    assert!(weixin_health(&gw).await.is_null(), "no WeChat before the login");
+    let login = h.run_with_stdin(&["login", "weixin"], None).await;
+    assert_eq!(login.code, 0, "stdout: {}\nstderr: {}", login.stdout, login.stderr);
+
+    let user = "o9cq80ivan@im.wechat";
+    wx.inject_text(user, "hello from a terminal login");
+    let texts = answered(&wx, user, 1).await;
+    assert!(texts[0].contains("hello from a terminal login"), "{texts:?}");
+    assert!(gw.daemon.stderr().contains("WeChat started with it"), "{}", gw.daemon.stderr());
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}

@@ -157,7 +157,6 @@ async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) 
             tracing::warn!(alias = %route.alias, "model route unusable: {problem}");
         }
     }
-    let store_for_logins = store.clone();
     let backend = GatewayBackend::new(BackendSetup {
         store,
         prompt: PromptFiles::new(home.dir.clone(), memory),
@@ -178,7 +177,7 @@ async fn start(home: &Home, effective: &Effective, status: &Arc<GatewayStatus>) 
         },
         Arc::new(backend.clone()),
     )
-    .with_logins(weixin_logins(home, config, store_for_logins, platforms.clone())?);
+    .with_logins(weixin_logins(home, config, platforms.clone())?);
     Ok(Started::Api { server, listener, backend, store: sqlite, platforms })
 }
 
@@ -346,14 +345,13 @@ fn init_logging(config: &Config, format: LogFormat) {
 fn weixin_logins(
     home: &Home,
     config: &Config,
-    store: Arc<dyn Store>,
     platforms: Option<Platforms>,
 ) -> anyhow::Result<Arc<weixin::WeixinLogins>> {
     let http = reqwest::Client::builder().build().context("cannot build an HTTP client")?;
     let client = QrLoginClient::new(http, &config.weixin.base_url, config.weixin.route_tag.clone());
     let (home_dir, config) = (home.clone(), config.clone());
     let on_confirmed: weixin::OnConfirmed = Arc::new(move |account| {
-        let (home, config, store, platforms) = (home_dir.clone(), config.clone(), store.clone(), platforms.clone());
+        let (home, config, platforms) = (home_dir.clone(), config.clone(), platforms.clone());
         Box::pin(async move {
             let Some(platforms) = platforms else {
                 return Err("no model provider is configured, so no chat platform can run; configure one and \
@@ -361,8 +359,7 @@ fn weixin_logins(
                     .to_string());
             };
             let account = weixin::saved_account(&config, account);
-            let adapter = weixin::adapter(&home, &config, &store, account).map_err(|e| format!("{e:#}"))?;
-            platforms.add(adapter).await.map_err(|e| format!("{e:#}"))?;
+            platforms.run_weixin(&home, &config, account).await.map_err(|e| format!("{e:#}"))?;
             Ok(true)
         })
     });

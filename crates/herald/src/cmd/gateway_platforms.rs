@@ -5,7 +5,8 @@
 //! resent), then the runner resumes what the inbound log holds unfinished, and only then
 //! does the adapter connect, so a message delivered again by the platform meets a log
 //! that already knows it. A platform added later (a WeChat login confirmed through the
-//! API) goes through the same steps.
+//! API, or saved by `herald login weixin` while the gateway runs) goes through the same
+//! steps.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use herald_gateway::runner::{AccessGate, Runner, RunnerSetup, system_clock};
 use herald_gateway::supervisor::{Supervisor, SupervisorConfig};
 use herald_gateway::{Conversations, GatewayStatus};
 use herald_platforms::telegram::{TelegramAdapter, TelegramSettings};
+use herald_platforms::weixin::{WeixinAccount, account};
 use herald_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -46,7 +48,16 @@ struct Inner {
     turns: CancellationToken,
     /// Stops the outbox workers, last.
     outbox: CancellationToken,
+    /// Stops the watch for new WeChat logins, first.
+    watch: CancellationToken,
+    /// The WeChat account running (its id and token), so a login seen twice (by the
+    /// API and by the account watch) starts it once.
+    weixin: tokio::sync::Mutex<Option<(String, String)>>,
 }
+
+/// How often the saved WeChat accounts are checked for a login made by another
+/// process (`herald login weixin` in a terminal).
+const ACCOUNT_WATCH: Duration = Duration::from_secs(2);
 
 fn time_zone(config: &Config) -> jiff::tz::TimeZone {
     config
@@ -108,6 +119,8 @@ pub async fn start(
             deliveries: Mutex::new(Vec::new()),
             turns,
             outbox: CancellationToken::new(),
+            watch: CancellationToken::new(),
+            weixin: tokio::sync::Mutex::new(None),
         }),
     };
 
@@ -121,14 +134,63 @@ pub async fn start(
         platforms.add(Arc::new(telegram)).await?;
     }
     if let Some(account) = weixin_account {
-        let adapter = weixin::adapter(home, config, &platforms.inner.store, account)?;
-        platforms.add(adapter).await?;
+        platforms.run_weixin(home, config, account).await?;
+    }
+    if config.weixin.token.is_none() {
+        tokio::spawn(platforms.clone().watch_weixin_accounts(home.clone(), config.clone()));
     }
     platforms.inner.runner.spawn_expiry_watcher();
     Ok(Some(platforms))
 }
 
 impl Platforms {
+    /// Starts WeChat with `account` unless that account already runs; returns whether
+    /// it started. A different account replaces the running one.
+    pub async fn run_weixin(&self, home: &Home, config: &Config, account: WeixinAccount) -> anyhow::Result<bool> {
+        let mut running = self.inner.weixin.lock().await;
+        let key = (account.account_id.clone(), account.token.clone());
+        if running.as_ref() == Some(&key) {
+            return Ok(false);
+        }
+        let adapter = weixin::adapter(home, config, &self.inner.store, account)?;
+        self.add(adapter).await?;
+        *running = Some(key);
+        Ok(true)
+    }
+
+    /// Follows the saved accounts: when a login in another process (the terminal's
+    /// `herald login weixin`) changes which account the configuration picks, that
+    /// account starts here, without a restart. Only the directory's time is read until
+    /// it changes.
+    async fn watch_weixin_accounts(self, home: Home, config: Config) {
+        let dir = account::accounts_dir(&home.dir);
+        let stamp = || std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
+        let mut seen = stamp();
+        let mut tick = tokio::time::interval(ACCOUNT_WATCH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.inner.watch.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = stamp();
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let started = match weixin::configured_account(&home, &config) {
+                Ok(Some(account)) => self.run_weixin(&home, &config, account).await,
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(true) => tracing::info!("a new WeChat login was saved; WeChat started with it"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("a WeChat account changed but cannot start: {e:#}"),
+            }
+        }
+    }
+
     /// Connects one more adapter: outbox recovery, resume, then the supervisor. A
     /// platform already running is stopped first (a new account replaces the old).
     pub async fn add(&self, adapter: Arc<dyn Adapter>) -> anyhow::Result<()> {
@@ -173,6 +235,7 @@ impl Platforms {
     /// whether every turn finished within the drain.
     pub async fn stop(self, drain: Duration) -> bool {
         let inner = &self.inner;
+        inner.watch.cancel();
         inner.supervisor.shutdown().await;
         let deadline = Instant::now() + drain;
         while inner.runner.active_turns() > 0 && Instant::now() < deadline {

@@ -131,6 +131,18 @@ async fn a_daily_reset_fires_after_the_hour_passes() {
 }
 
 #[tokio::test]
+async fn typing_is_renewed_every_5_s_while_a_turn_runs_and_stops_with_it() {
+    let f = fixture("").await;
+    f.llm.push(Reply::text("a slow answer").delayed(Duration::from_millis(6500)));
+    f.runner.deliver(dm("4", "1", "take your time")).await.unwrap();
+    until("the answer", || f.recorder.said().len() == 1).await;
+    let typing = f.recorder.typing.lock().unwrap().clone();
+    assert_eq!(typing, ["4", "4"], "set at the start and once more 5 s later");
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    assert_eq!(f.recorder.typing.lock().unwrap().len(), 2, "not renewed after the turn");
+}
+
+#[tokio::test]
 async fn a_message_mid_turn_interrupts_by_default() {
     let f = fixture("").await;
     f.llm.push(Reply::text("a very long answer").delayed(Duration::from_secs(60)));

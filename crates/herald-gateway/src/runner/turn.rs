@@ -86,6 +86,9 @@ pub async fn reply_and_finish(shared: &Shared, inbound: &Inbound, text: &str, in
     }
 }
 
+/// How often the typing indicator is renewed during a turn.
+const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the turn; never panics on the model's or platform's failures.
 pub async fn run(shared: Arc<Shared>, job: TurnJob) -> TurnDone {
     let platform = job.inbound.source.platform.as_str().to_string();
@@ -96,8 +99,21 @@ pub async fn run(shared: Arc<Shared>, job: TurnJob) -> TurnDone {
     };
     let session_id = job.session.id.clone().unwrap_or_default();
     // Best effort and off the turn's path: the model is called without waiting for it.
+    // Renewed while the turn runs, since platforms drop the indicator after a few
+    // seconds (Telegram after 5 s; WeChat's client re-sends it every 5 s); it stops
+    // when the guard drops with the turn.
+    let typing_stop = CancellationToken::new();
+    let _typing = typing_stop.clone().drop_guard();
     let (typing_replies, typing_target) = (replies.clone(), target.clone());
-    tokio::spawn(async move { typing_replies.typing(&typing_target).await });
+    tokio::spawn(async move {
+        loop {
+            typing_replies.typing(&typing_target).await;
+            tokio::select! {
+                _ = typing_stop.cancelled() => return,
+                _ = tokio::time::sleep(TYPING_EVERY) => {}
+            }
+        }
+    });
     let streaming = shared.config.streaming.enabled && shared.config.streaming.transport != "off";
     let mut stream = streaming.then(|| replies.stream(&target, &session_id));
     let text = user_text(&job.inbound);

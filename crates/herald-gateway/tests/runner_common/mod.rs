@@ -30,6 +30,8 @@ pub struct Said {
 pub struct Recorder {
     pub store: Arc<dyn Store>,
     pub said: Mutex<Vec<Said>>,
+    /// Chats the typing indicator was set in, in order.
+    pub typing: Mutex<Vec<String>>,
 }
 
 impl Recorder {
@@ -87,7 +89,9 @@ impl Replies for RecordedReplies {
         Box::new(RecordedStream { recorder: self.0.clone(), chat: target.chat_id.clone(), deltas: String::new() })
     }
 
-    async fn typing(&self, _target: &Target) {}
+    async fn typing(&self, target: &Target) {
+        self.0.typing.lock().unwrap().push(target.chat_id.clone());
+    }
 }
 
 pub struct Open;
@@ -176,7 +180,8 @@ pub fn runner_with(
         shutdown: shutdown.clone(),
         clock: Arc::new(move || jiff::Timestamp::now().as_millisecond() + clock_offset.load(Ordering::SeqCst)),
     });
-    let recorder = Arc::new(Recorder { store: store.clone(), said: Mutex::new(Vec::new()) });
+    let recorder =
+        Arc::new(Recorder { store: store.clone(), said: Mutex::new(Vec::new()), typing: Mutex::new(Vec::new()) });
     runner.add_platform("telegram", Arc::new(RecordedReplies(recorder.clone())));
     (runner, recorder, shutdown, offset)
 }

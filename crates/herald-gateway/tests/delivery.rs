@@ -119,3 +119,35 @@ async fn a_streamed_answer_on_a_platform_without_edits_arrives_once_in_the_platf
     assert!(sends(&adapter).contains(&("u2".into(), "other chat".into())));
     assert!(adapter.failures.lock().unwrap().is_empty(), "the failure was hit");
 }
+
+#[tokio::test]
+async fn tagged_and_bare_media_paths_go_out_as_files_before_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
+    let adapter = Arc::new(NoEdits { ops: Mutex::new(Vec::new()), failures: Mutex::new(VecDeque::new()) });
+    let delivery =
+        Delivery::new(adapter.clone(), store.clone(), ConfigLoader::new().build().unwrap().config.sessions.streaming);
+    let (doc, png) = (dir.path().join("notes.txt"), dir.path().join("plot.png"));
+    std::fs::write(&doc, b"notes").unwrap();
+    std::fs::write(&png, b"png").unwrap();
+    let answer = format!("MEDIA:{}\nThe plot is at {} as asked.", doc.display(), png.display());
+    delivery.send_text(&dm("u1"), &answer, Origin::session("s1")).await.unwrap();
+    for _ in 0..500 {
+        let _ = delivery.flush().await;
+        if adapter.ops.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ops: Vec<OutboundOp> = adapter.ops.lock().unwrap().iter().map(|(_, op)| op.clone()).collect();
+    let files: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            OutboundOp::SendMedia { kind, path, .. } => Some((*kind, path.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(files, [(herald_core::MediaKind::Document, doc), (herald_core::MediaKind::Photo, png)], "{ops:?}");
+    assert!(matches!(ops.last(), Some(OutboundOp::Send { .. })), "the text last: {ops:?}");
+    assert_eq!(sends(&adapter), [("u1".to_string(), "The plot is at as asked.".to_string())]);
+}

@@ -98,12 +98,20 @@ impl Inner {
         Ok(())
     }
 
-    /// The sends of a final text: files it tags with `MEDIA:` first (when the platform
-    /// can send media), then the text in the platform's parts.
+    /// The sends of a final text: files it tags with `MEDIA:` or names by a bare image or
+    /// video path first (when the platform can send media), then the text in the
+    /// platform's parts.
     fn chunks(&self, text: &str) -> Vec<OutboundOp> {
         let adapter = &self.outbox.adapter;
         let caps = adapter.capabilities();
-        let (files, text) = if caps.media { media::extract(text) } else { (Vec::new(), text.to_string()) };
+        let (files, text) = if caps.media {
+            let (mut files, text) = media::extract(text);
+            let (bare, text) = media::extract_bare(&text);
+            files.extend(bare.into_iter().filter(|f| !files.contains(f)).collect::<Vec<_>>());
+            (files, text)
+        } else {
+            (Vec::new(), text.to_string())
+        };
         let mut ops: Vec<OutboundOp> = files
             .into_iter()
             .map(|path| OutboundOp::SendMedia { kind: media::kind_of(&path), path, caption: None })

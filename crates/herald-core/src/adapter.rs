@@ -287,6 +287,19 @@ pub enum Accepted {
 pub trait InboundSink: Send + Sync + 'static {
     async fn deliver(&self, message: Inbound) -> Result<Accepted, SinkError>;
 
+    /// [`InboundSink::deliver`] for a batch the platform handed over at once, in order:
+    /// the outcome of each, in the same order. The gateway records the batch in one
+    /// write, so an adapter with many updates per poll waits once, not once per message.
+    /// The adapter may advance its cursor past a message only when it and every message
+    /// before it were accepted.
+    async fn deliver_all(&self, messages: Vec<Inbound>) -> Vec<Result<Accepted, SinkError>> {
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            out.push(self.deliver(m).await);
+        }
+        out
+    }
+
     /// Tells the gateway the connection is up (after `getMe`, a websocket hello, ...).
     fn connected(&self, detail: Option<String>);
 

@@ -340,6 +340,10 @@ impl InboundSink for SupervisedSink {
         self.inner.deliver(message).await
     }
 
+    async fn deliver_all(&self, messages: Vec<Inbound>) -> Vec<Result<Accepted, SinkError>> {
+        self.inner.deliver_all(messages).await
+    }
+
     fn connected(&self, detail: Option<String>) {
         self.connected.store(true, Ordering::SeqCst);
         let (attempts, _) = *self.counts.lock().unwrap_or_else(PoisonError::into_inner);

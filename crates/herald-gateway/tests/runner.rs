@@ -42,6 +42,36 @@ async fn a_message_is_recorded_answered_and_its_copy_dropped() {
 }
 
 #[tokio::test]
+async fn a_batch_is_recorded_in_one_write_and_answered_in_order_with_its_copies_dropped() {
+    let f = fixture("").await;
+    f.llm.push_all([Reply::text("one"), Reply::text("two"), Reply::text("three")]);
+    let batch = vec![dm("7", "1", "first"), dm("7", "2", "second"), dm("7", "1", "first"), dm("8", "3", "other")];
+    let outcomes: Vec<Accepted> = f.runner.deliver_all(batch).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes, [Accepted::Recorded, Accepted::Recorded, Accepted::Duplicate, Accepted::Recorded]);
+    let ok = tokio::time::timeout(Duration::from_secs(10), async {
+        while f.recorder.said().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(ok.is_ok(), "said: {:#?}", f.recorder.said());
+    let said = f.recorder.texts();
+    assert!(said.iter().all(|t| !t.starts_with('⚡')), "a batch's second message queues (follow-up): {said:?}");
+    let session = f.store.latest_session_for_key("agent:main:telegram:dm:7").await.unwrap().unwrap();
+    let users: Vec<String> = f
+        .store
+        .messages(&session.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.message.role == herald_core::Role::User)
+        .map(|m| m.message.content)
+        .collect();
+    assert_eq!(users, ["first", "second"], "one chat's messages in the platform's order, the copy dropped");
+    assert_eq!(f.llm.request_count(), 3);
+}
+
+#[tokio::test]
 async fn each_chat_keeps_its_own_session_and_history() {
     let f = fixture("").await;
     f.runner.deliver(dm("1", "1", "first in one")).await.unwrap();

@@ -112,6 +112,15 @@ pub trait Store: Send + Sync + 'static {
     /// is not JSON is [`StoreError::InvalidInput`].
     async fn record_inbound(&self, new: NewInbound) -> Result<InboundRecorded, StoreError>;
 
+    /// [`Store::record_inbound`] for several messages in one write, in order: one wait
+    /// for the writer instead of one per message (an adapter's batch of updates). Each
+    /// message gets its own outcome (a bad one is [`StoreError::InvalidInput`] and
+    /// changes nothing); a database failure fails them all.
+    async fn record_inbound_many(
+        &self,
+        new: Vec<NewInbound>,
+    ) -> Result<Vec<Result<InboundRecorded, StoreError>>, StoreError>;
+
     /// The messages of `platform` recorded but not finished (state `recorded` or
     /// `started`), oldest first: what a restart must still handle.
     async fn pending_inbound(&self, platform: &str) -> Result<Vec<InboundRow>, StoreError>;

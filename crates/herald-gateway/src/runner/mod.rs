@@ -286,6 +286,46 @@ impl InboundSink for Runner {
         Ok(Accepted::Recorded)
     }
 
+    async fn deliver_all(&self, messages: Vec<Inbound>) -> Vec<Result<Accepted, SinkError>> {
+        if self.shared.shutdown.is_cancelled() {
+            return messages.iter().map(|_| Err(SinkError::ShuttingDown)).collect();
+        }
+        let mut rows = Vec::with_capacity(messages.len());
+        for message in &messages {
+            let payload = match serde_json::to_string(message) {
+                Ok(p) => p,
+                Err(e) => return messages.iter().map(|_| Err(SinkError::NotRecorded(e.to_string()))).collect(),
+            };
+            rows.push(NewInbound {
+                platform: message.source.platform.as_str().to_string(),
+                account: None,
+                dedup_key: dedup_key(message),
+                payload_json: payload,
+                received_at: jiff::Timestamp::now().as_millisecond(),
+            });
+        }
+        let recorded = match self.shared.store.record_inbound_many(rows).await {
+            Ok(r) => r,
+            Err(e) => return messages.iter().map(|_| Err(SinkError::NotRecorded(e.to_string()))).collect(),
+        };
+        // Routed in the platform's order, after the whole batch is durable.
+        messages
+            .into_iter()
+            .zip(recorded)
+            .map(|(message, recorded)| match recorded {
+                Ok(r) if r.duplicate => {
+                    tracing::debug!(inbound_id = r.id, "dropped a message the log already holds");
+                    Ok(Accepted::Duplicate)
+                }
+                Ok(r) => {
+                    self.route(r.id, message);
+                    Ok(Accepted::Recorded)
+                }
+                Err(e) => Err(SinkError::NotRecorded(e.to_string())),
+            })
+            .collect()
+    }
+
     fn connected(&self, detail: Option<String>) {
         tracing::info!(detail = detail.as_deref().unwrap_or(""), "adapter connected");
     }

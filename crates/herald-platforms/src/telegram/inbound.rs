@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use herald_core::{InboundSink, SinkError};
+use herald_core::{Inbound, InboundSink, SinkError};
 
 use super::api::Api;
 use super::media::{self, MediaError};
@@ -31,17 +31,26 @@ pub enum Retry {
 /// Handles one update. `Ok` means the update is done with (delivered, or skipped for
 /// good) and may be confirmed to Telegram.
 pub async fn handle(ctx: &Ctx, value: serde_json::Value, sink: &Arc<dyn InboundSink>) -> Result<(), Retry> {
+    if let Some(inbound) = prepare(ctx, value).await? {
+        sink.deliver(inbound).await?;
+    }
+    Ok(())
+}
+
+/// Parses one update and downloads its files: the message to deliver, or `None` when
+/// the update is skipped for good.
+pub async fn prepare(ctx: &Ctx, value: serde_json::Value) -> Result<Option<Inbound>, Retry> {
     let update_id = parse::update_id(&value);
     let parsed = match parse::parse_update(value, &ctx.bot, &ctx.gate) {
         Ok(Ok(p)) => p,
         Ok(Err(skip)) => {
             tracing::debug!(update_id, reason = skip.as_str(), "Telegram update skipped");
-            return Ok(());
+            return Ok(None);
         }
         Err(bad) => {
             // Never the content: updates hold users' messages.
             tracing::warn!(update_id, error = %bad, "skipping a malformed Telegram update");
-            return Ok(());
+            return Ok(None);
         }
     };
     let mut inbound = parsed.inbound;
@@ -57,8 +66,7 @@ pub async fn handle(ctx: &Ctx, value: serde_json::Value, sink: &Arc<dyn InboundS
     }
     if inbound.text.trim().is_empty() && inbound.media.is_empty() {
         tracing::info!(update_id, "Telegram message dropped: its only file could not be downloaded");
-        return Ok(());
+        return Ok(None);
     }
-    sink.deliver(inbound).await?;
-    Ok(())
+    Ok(Some(inbound))
 }

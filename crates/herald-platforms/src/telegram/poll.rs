@@ -37,20 +37,29 @@ pub async fn run(
             .call("getUpdates", &body, poll_timeout + CALL_TIMEOUT / 4)
             .await
             .map_err(|e| e.to_adapter_error())?;
+        // Parsed and downloaded in order, then recorded in one write: a full batch
+        // costs one wait for the store, not one per update.
+        let mut prepared: Vec<(Option<i64>, bool)> = Vec::with_capacity(updates.len());
+        let mut messages = Vec::with_capacity(updates.len());
+        let mut stopped: Option<(Option<i64>, Retry)> = None;
         for value in updates {
             let id = parse::update_id(&value);
-            match inbound::handle(ctx, value, sink).await {
-                Ok(()) => {}
-                Err(Retry::Sink(SinkError::ShuttingDown)) => {
-                    return Err(AdapterError::Disconnected("the gateway is stopping".into()));
+            match inbound::prepare(ctx, value).await {
+                Ok(message) => {
+                    prepared.push((id, message.is_some()));
+                    messages.extend(message);
                 }
                 Err(e) => {
-                    tracing::warn!(update_id = id, error = %e, "Telegram update not recorded; it will be fetched again");
-                    return Err(AdapterError::Disconnected(format!(
-                        "update {} was not recorded, so the offset stays for a retry: {e}",
-                        id.unwrap_or_default()
-                    )));
+                    stopped = Some((id, e));
+                    break;
                 }
+            }
+        }
+        let mut outcomes = sink.deliver_all(messages).await.into_iter();
+        for (id, delivered) in prepared {
+            if delivered && let Some(Err(e)) = outcomes.next() {
+                stopped = Some((id, Retry::Sink(e)));
+                break;
             }
             if let Some(id) = id {
                 let mut o = offset.lock().unwrap_or_else(|e| e.into_inner());
@@ -58,6 +67,19 @@ pub async fn run(
                 if o.is_none_or(|cur| next > cur) {
                     *o = Some(next);
                 }
+            }
+        }
+        match stopped {
+            None => {}
+            Some((_, Retry::Sink(SinkError::ShuttingDown))) => {
+                return Err(AdapterError::Disconnected("the gateway is stopping".into()));
+            }
+            Some((id, e)) => {
+                tracing::warn!(update_id = id, error = %e, "Telegram update not recorded; it will be fetched again");
+                return Err(AdapterError::Disconnected(format!(
+                    "update {} was not recorded, so the offset stays for a retry: {e}",
+                    id.unwrap_or_default()
+                )));
             }
         }
     }

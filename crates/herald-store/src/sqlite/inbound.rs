@@ -37,6 +37,22 @@ pub(crate) fn record_inbound(conn: &Connection, new: &NewInbound) -> Result<Inbo
     Ok(InboundRecorded { id, duplicate: true })
 }
 
+/// Each message in order; a message refused by validation keeps its error, any other
+/// failure fails the whole write.
+pub(crate) fn record_inbound_many(
+    conn: &Connection,
+    new: &[NewInbound],
+) -> Result<Vec<Result<InboundRecorded, StoreError>>, StoreError> {
+    let mut out = Vec::with_capacity(new.len());
+    for n in new {
+        match record_inbound(conn, n) {
+            Err(e @ StoreError::InvalidInput(_)) => out.push(Err(e)),
+            other => out.push(Ok(other?)),
+        }
+    }
+    Ok(out)
+}
+
 fn validate(new: &NewInbound) -> Result<(), StoreError> {
     check_platform(&new.platform)?;
     check_account(new.account.as_deref())?;
@@ -200,6 +216,20 @@ mod tests {
             assert!(matches!(record_inbound(&conn, &bad), Err(StoreError::InvalidInput(_))), "{bad:?}");
         }
         assert!(pending_inbound(&conn, "telegram").expect("pending").is_empty());
+    }
+
+    #[test]
+    fn a_batch_keeps_its_order_each_outcome_and_its_duplicates() {
+        let conn = db();
+        let bad = NewInbound { payload_json: "{".into(), ..new("3") };
+        let out = record_inbound_many(&conn, &[new("1"), new("2"), bad, new("1")]).expect("one write");
+        assert_eq!(out.len(), 4);
+        let (a, b) = (out[0].as_ref().unwrap(), out[1].as_ref().unwrap());
+        assert!(!a.duplicate && !b.duplicate && a.id < b.id, "in order: {out:?}");
+        assert!(matches!(out[2], Err(StoreError::InvalidInput(_))), "the bad one alone is refused");
+        assert_eq!(out[3].as_ref().unwrap(), &InboundRecorded { id: a.id, duplicate: true });
+        let pending: Vec<i64> = pending_inbound(&conn, "telegram").expect("pending").iter().map(|r| r.id).collect();
+        assert_eq!(pending, [a.id, b.id]);
     }
 
     #[test]

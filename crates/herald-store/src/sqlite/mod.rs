@@ -276,6 +276,13 @@ impl Store for SqliteStore {
         self.writer.submit(move |conn| inbound::record_inbound(conn, &new)).await
     }
 
+    async fn record_inbound_many(
+        &self,
+        new: Vec<NewInbound>,
+    ) -> Result<Vec<Result<InboundRecorded, StoreError>>, StoreError> {
+        self.writer.submit(move |conn| inbound::record_inbound_many(conn, &new)).await
+    }
+
     async fn pending_inbound(&self, platform: &str) -> Result<Vec<InboundRow>, StoreError> {
         let platform = platform.to_owned();
         self.readers.read(move |conn| inbound::pending_inbound(conn, &platform)).await

@@ -12,7 +12,7 @@ use std::time::Instant;
 use herald_agent::Steering;
 use herald_core::config::BusyInputMode;
 use herald_core::{Inbound, Platform};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -27,11 +27,19 @@ pub struct Job {
     pub inbound: Inbound,
     /// The turn was interrupted by a restart and its message is already in `session_id`.
     pub resume_session: Option<String>,
+    /// The message's place in the in-flight limit (`intake`), freed when the last copy
+    /// of the job is dropped: after its turn, or when it is merged or steered.
+    pub place: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 impl Job {
     pub fn new(inbound_id: i64, inbound: Inbound) -> Job {
-        Job { inbound_id, inbound, resume_session: None }
+        Job { inbound_id, inbound, resume_session: None, place: None }
+    }
+
+    pub fn holding(mut self, place: Option<OwnedSemaphorePermit>) -> Job {
+        self.place = place.map(Arc::new);
+        self
     }
 }
 
@@ -268,6 +276,7 @@ impl Actor {
         let cancel = self.shared.shutdown.child_token();
         let stopped_by_user = Arc::new(AtomicBool::new(false));
         let steer = Steering::default();
+        let place = job.place;
         let turn = TurnJob {
             inbound_id: job.inbound_id,
             inbound: job.inbound,
@@ -282,6 +291,7 @@ impl Actor {
         let shared = self.shared.clone();
         shared.active_turns.fetch_add(1, Ordering::Relaxed);
         let join = self.shared.tasks.spawn(async move {
+            let _place = place;
             let done = turn::run(shared.clone(), turn).await;
             shared.active_turns.fetch_sub(1, Ordering::Relaxed);
             done

@@ -14,6 +14,7 @@ mod busy;
 mod commands;
 mod context;
 pub mod gate;
+pub mod intake;
 mod replies;
 pub mod reset;
 mod resolve;
@@ -27,12 +28,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use herald_core::config::{AccessConfig, SessionsConfig};
-use herald_core::{Accepted, Inbound, InboundSink, SessionKeyPolicy, SinkError, build_session_key};
-use herald_store::{NewInbound, Store};
+use herald_core::{Inbound, SessionKeyPolicy, build_session_key};
+use herald_store::Store;
 use jiff::tz::TimeZone;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     actors: Mutex<HashMap<String, mpsc::UnboundedSender<Work>>>,
     pub tasks: TaskTracker,
     pub active_turns: AtomicUsize,
+    /// Messages taken but not yet done (queued or in a turn); see [`intake`].
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -159,8 +161,15 @@ impl Runner {
                 actors: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 active_turns: AtomicUsize::new(0),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(intake::MAX_IN_FLIGHT)),
             }),
         }
+    }
+
+    /// Lowers the in-flight limit to `limit` messages (from [`intake::MAX_IN_FLIGHT`]).
+    /// Call it before the first message arrives.
+    pub fn limit_in_flight(&self, limit: usize) {
+        self.shared.in_flight.forget_permits(intake::MAX_IN_FLIGHT.saturating_sub(limit.max(1)));
     }
 
     /// Where replies to `platform` go. Set before its adapter starts.
@@ -207,28 +216,42 @@ impl Runner {
         build_session_key(&inbound.source, self.shared.key_policy, None).to_string()
     }
 
-    /// Admission and routing of a recorded message; returns at once.
-    fn route(&self, inbound_id: i64, inbound: Inbound) {
+    /// Admits and dispatches a recorded message off the adapter's path. `permit` is
+    /// its place in the in-flight limit, held until the message is done.
+    fn route(&self, inbound_id: i64, inbound: Inbound, permit: Option<OwnedSemaphorePermit>) {
+        self.route_all(vec![(inbound_id, inbound, permit)]);
+    }
+
+    /// [`Runner::route`] for a batch, one message after the other in one task, so two
+    /// messages of one chat reach its session in the platform's order.
+    fn route_all(&self, batch: Vec<(i64, Inbound, Option<OwnedSemaphorePermit>)>) {
         let shared = self.shared.clone();
         self.shared.tasks.spawn(async move {
-            let key = build_session_key(&inbound.source, shared.key_policy, None).to_string();
-            match shared.gate.admit(&inbound).await {
-                Admit::Pass => {}
-                Admit::Reply(text) => {
-                    turn::reply_and_finish(&shared, &inbound, &text, inbound_id, "unauthorized").await;
-                    return;
-                }
-                Admit::Drop(outcome) => {
-                    finish(&shared, inbound_id, outcome).await;
-                    return;
-                }
+            for (inbound_id, inbound, permit) in batch {
+                dispatch(&shared, inbound_id, inbound, permit).await;
             }
-            if commands::dispatch(&shared, &key, inbound_id, &inbound).await {
-                return;
-            }
-            shared.send(&key, Work::Message(Job::new(inbound_id, inbound)));
         });
     }
+}
+
+/// Admission, then a command or the session's queue.
+async fn dispatch(shared: &Arc<Shared>, inbound_id: i64, inbound: Inbound, permit: Option<OwnedSemaphorePermit>) {
+    let key = build_session_key(&inbound.source, shared.key_policy, None).to_string();
+    match shared.gate.admit(&inbound).await {
+        Admit::Pass => {}
+        Admit::Reply(text) => {
+            turn::reply_and_finish(shared, &inbound, &text, inbound_id, "unauthorized").await;
+            return;
+        }
+        Admit::Drop(outcome) => {
+            finish(shared, inbound_id, outcome).await;
+            return;
+        }
+    }
+    if commands::dispatch(shared, &key, inbound_id, &inbound).await {
+        return;
+    }
+    shared.send(&key, Work::Message(Job::new(inbound_id, inbound).holding(permit)));
 }
 
 /// Marks an inbound message done; failing to is logged (the restart would only see it
@@ -256,77 +279,5 @@ pub fn dedup_key(inbound: &Inbound) -> String {
                 hex::encode(&digest[..8])
             )
         }
-    }
-}
-
-#[async_trait]
-impl InboundSink for Runner {
-    async fn deliver(&self, message: Inbound) -> Result<Accepted, SinkError> {
-        if self.shared.shutdown.is_cancelled() {
-            return Err(SinkError::ShuttingDown);
-        }
-        let payload = serde_json::to_string(&message).map_err(|e| SinkError::NotRecorded(e.to_string()))?;
-        let recorded = self
-            .shared
-            .store
-            .record_inbound(NewInbound {
-                platform: message.source.platform.as_str().to_string(),
-                account: None,
-                dedup_key: dedup_key(&message),
-                payload_json: payload,
-                received_at: jiff::Timestamp::now().as_millisecond(),
-            })
-            .await
-            .map_err(|e| SinkError::NotRecorded(e.to_string()))?;
-        if recorded.duplicate {
-            tracing::debug!(inbound_id = recorded.id, "dropped a message the log already holds");
-            return Ok(Accepted::Duplicate);
-        }
-        self.route(recorded.id, message);
-        Ok(Accepted::Recorded)
-    }
-
-    async fn deliver_all(&self, messages: Vec<Inbound>) -> Vec<Result<Accepted, SinkError>> {
-        if self.shared.shutdown.is_cancelled() {
-            return messages.iter().map(|_| Err(SinkError::ShuttingDown)).collect();
-        }
-        let mut rows = Vec::with_capacity(messages.len());
-        for message in &messages {
-            let payload = match serde_json::to_string(message) {
-                Ok(p) => p,
-                Err(e) => return messages.iter().map(|_| Err(SinkError::NotRecorded(e.to_string()))).collect(),
-            };
-            rows.push(NewInbound {
-                platform: message.source.platform.as_str().to_string(),
-                account: None,
-                dedup_key: dedup_key(message),
-                payload_json: payload,
-                received_at: jiff::Timestamp::now().as_millisecond(),
-            });
-        }
-        let recorded = match self.shared.store.record_inbound_many(rows).await {
-            Ok(r) => r,
-            Err(e) => return messages.iter().map(|_| Err(SinkError::NotRecorded(e.to_string()))).collect(),
-        };
-        // Routed in the platform's order, after the whole batch is durable.
-        messages
-            .into_iter()
-            .zip(recorded)
-            .map(|(message, recorded)| match recorded {
-                Ok(r) if r.duplicate => {
-                    tracing::debug!(inbound_id = r.id, "dropped a message the log already holds");
-                    Ok(Accepted::Duplicate)
-                }
-                Ok(r) => {
-                    self.route(r.id, message);
-                    Ok(Accepted::Recorded)
-                }
-                Err(e) => Err(SinkError::NotRecorded(e.to_string())),
-            })
-            .collect()
-    }
-
-    fn connected(&self, detail: Option<String>) {
-        tracing::info!(detail = detail.as_deref().unwrap_or(""), "adapter connected");
     }
 }

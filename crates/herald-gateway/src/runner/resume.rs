@@ -74,7 +74,7 @@ pub async fn resume(shared: &std::sync::Arc<Shared>, platform: &str) -> Result<R
             _ => {
                 // Never started: admission and routing as if it had just arrived.
                 report.requeued += 1;
-                super::Runner { shared: shared.clone() }.route(row.id, inbound);
+                super::Runner { shared: shared.clone() }.route(row.id, inbound, None);
                 continue;
             }
         };

@@ -42,8 +42,8 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// Writes that may wait for the writer before callers are held back.
     pub queue_depth: usize,
-    /// Read connections kept open between reads; more are opened under load and
-    /// closed afterwards.
+    /// Read connections kept open, which is also the most reads that run at once
+    /// (more wait their turn).
     pub idle_readers: usize,
     /// Stored API responses kept; beyond it the least recently used are deleted.
     /// Hermes keeps 100; a chain of `previous_response_id` breaks when its head is

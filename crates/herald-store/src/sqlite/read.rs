@@ -20,21 +20,37 @@ pub(crate) struct ReadPool {
     busy_timeout: Duration,
     max_idle: usize,
     idle: Mutex<Vec<Connection>>,
+    /// Reads running at once. Without a bound, a burst of reads took one blocking
+    /// thread and one new connection (with its own page cache) each: hundreds of
+    /// threads and over 100 MiB under load. With it, reads wait their turn and every
+    /// read reuses one of `max_idle` connections.
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReadPool {
     pub(crate) fn new(path: PathBuf, busy_timeout: Duration, max_idle: usize) -> ReadPool {
-        ReadPool { path, busy_timeout, max_idle, idle: Mutex::new(Vec::new()) }
+        let max_idle = max_idle.max(1);
+        let running = Arc::new(tokio::sync::Semaphore::new(max_idle));
+        ReadPool { path, busy_timeout, max_idle, idle: Mutex::new(Vec::new()), running }
     }
 
-    /// Runs `read` on a pooled connection on tokio's blocking pool.
+    /// Runs `read` on a pooled connection on tokio's blocking pool, at most `max_idle`
+    /// at once.
     pub(crate) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || pool.with_connection(read)).await {
+        // The semaphore is never closed, so acquiring only waits.
+        let turn = Arc::clone(&self.running).acquire_owned().await.ok();
+        // The permit moves into the closure: a read whose caller gave up still holds
+        // its place until it is done.
+        let blocking = move || {
+            let _turn = turn;
+            pool.with_connection(read)
+        };
+        match tokio::task::spawn_blocking(blocking).await {
             Ok(result) => result,
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(_) => Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
@@ -123,4 +139,45 @@ pub(crate) fn conversation_head(conn: &Connection, name: &str) -> Result<Option<
         .query_row([name], |row| row.get::<_, Option<String>>(0))
         .optional()?
         .flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_reads_runs_at_most_max_idle_at_once_on_reused_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        drop(super::super::open::open_writer(&path, Duration::from_secs(1)).unwrap());
+        let pool = Arc::new(ReadPool::new(path, Duration::from_secs(1), 2));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let reads = (0..40).map(|_| {
+            let (pool, now, most) = (pool.clone(), now.clone(), most.clone());
+            tokio::spawn(async move {
+                pool.read(move |conn| {
+                    let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(running, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+            })
+        });
+        for read in futures_join(reads.collect()).await {
+            assert_eq!(read.unwrap().unwrap(), 1);
+        }
+        assert!(most.load(Ordering::SeqCst) <= 2, "at most 2 at once, saw {}", most.load(Ordering::SeqCst));
+        assert!(pool.idle.lock().unwrap().len() <= 2, "connections reused, not piled up");
+    }
+
+    async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<Result<T, tokio::task::JoinError>> {
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(h.await);
+        }
+        out
+    }
 }

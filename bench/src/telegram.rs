@@ -158,6 +158,10 @@ pub fn run(options: Options) -> Result<()> {
         .env("TELEGRAM_API_BASE_URL", format!("http://{}", fake.addr))
         .env("TELEGRAM_ALLOW_ALL_USERS", "true")
         .env("HERALD_STREAMING", "false")
+        // A chat's next message can arrive while its previous turn still runs; the
+        // "queued" acknowledgement would then be a bot message that is not an answer,
+        // and the count below must be answers only.
+        .env("HERMES_GATEWAY_BUSY_ACK_ENABLED", "false")
         .env("HERALD_GATEWAY_LOCK_DIR", home.join("locks"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

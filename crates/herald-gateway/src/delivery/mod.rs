@@ -44,7 +44,13 @@ impl Delivery {
         let platform = adapter.platform().as_str().to_string();
         Delivery {
             inner: Arc::new(Inner {
-                outbox: Arc::new(Outbox { adapter, store, platform, wake: Notify::new() }),
+                outbox: Arc::new(Outbox {
+                    adapter,
+                    store,
+                    platform,
+                    wake: Notify::new(),
+                    previews: Default::default(),
+                }),
                 config,
                 next_draft: AtomicU64::new(1),
             }),
@@ -128,7 +134,7 @@ impl Inner {
     }
 
     /// The sends that turn a preview into the final answer.
-    fn final_ops(&self, preview: &PreviewState, transport: Transport, text: &str) -> Vec<OutboundOp> {
+    fn final_ops(&self, target: &Target, preview: &PreviewState, transport: Transport, text: &str) -> Vec<OutboundOp> {
         let caps = self.outbox.adapter.capabilities();
         let delete_preview =
             || preview.message_id.clone().filter(|_| caps.delete).map(|id| OutboundOp::Delete { message_id: id });
@@ -155,6 +161,11 @@ impl Inner {
             return ops;
         }
         if let Some(OutboundOp::Send { text, format }) = ops.first().cloned() {
+            if caps.fallback_on_final_edit_flood {
+                // Should the final edit be refused for flood control, the outbox sends
+                // only what the preview lacks (Hermes's FALLBACK_ON_FINAL_EDIT_FLOOD).
+                self.outbox.remember_preview(target, &preview_id, &preview.shown);
+            }
             ops[0] = OutboundOp::Edit { message_id: preview_id, text, format };
         }
         ops
@@ -222,7 +233,7 @@ impl ReplyStream for Streaming {
             PreviewState::default()
         };
         let text = think::strip(final_text);
-        let ops = self.inner.final_ops(&preview, self.transport, &text);
+        let ops = self.inner.final_ops(&self.target, &preview, self.transport, &text);
         self.inner.enqueue(&self.target, ops, origin).await
     }
 

@@ -4,7 +4,7 @@
 //! window but is never delivered twice.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Retries give up after this many attempts.
 pub const MAX_ATTEMPTS: u32 = 8;
+/// Hermes waits at most this long before retrying a flood fallback send.
+const MAX_FALLBACK_WAIT: Duration = Duration::from_secs(5);
 /// How often the worker looks even when nothing woke it (retries fall due).
 const POLL: Duration = Duration::from_millis(500);
 /// Pending rows one pass looks at (due ones and the retries that hold their chat back).
@@ -27,6 +29,11 @@ pub struct Outbox {
     pub store: Arc<dyn Store>,
     pub platform: String,
     pub wake: Notify,
+    /// What the preview of a queued final edit shows, by (chat, message id), on
+    /// platforms that fall back on a flood-limited final edit: the fallback sends only
+    /// the rest. Kept in memory only (previews are ephemeral): after a restart the
+    /// fallback sends the whole text, repeating rather than losing.
+    pub previews: Mutex<HashMap<(String, String), String>>,
 }
 
 fn now_ms() -> i64 {
@@ -39,6 +46,24 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Outbox {
+    /// Remembers what the preview `message_id` in `target` shows, for the fallback of
+    /// its final edit.
+    pub fn remember_preview(&self, target: &Target, message_id: &str, shown: &str) {
+        self.previews.lock().unwrap().insert((target.chat_id.clone(), message_id.to_string()), shown.to_string());
+    }
+
+    fn take_preview(&self, target: &Target, op: &OutboundOp) -> Option<String> {
+        let OutboundOp::Edit { message_id, .. } = op else { return None };
+        self.previews.lock().unwrap().remove(&(target.chat_id.clone(), message_id.clone()))
+    }
+
+    /// Puts back what [`Outbox::take_preview`] took, when the row is retried.
+    fn keep_preview(&self, target: &Target, op: &OutboundOp, shown: Option<String>) {
+        if let (OutboundOp::Edit { message_id, .. }, Some(shown)) = (op, shown) {
+            self.remember_preview(target, message_id, &shown);
+        }
+    }
+
     /// At startup: rows a crash left in flight become unknown (never resent).
     pub async fn recover(&self) -> Result<usize, StoreError> {
         let abandoned = self.store.abandon_in_flight(&self.platform, None).await?;
@@ -130,6 +155,7 @@ impl Outbox {
                 return Ok(true);
             }
         };
+        let shown = self.take_preview(&target, &op);
         match self.adapter.send(&target, &op).await {
             Ok(sent) => {
                 self.store.complete_outbound(row.id, sent.message_id.as_deref()).await?;
@@ -154,7 +180,49 @@ impl Outbox {
                 self.store.complete_outbound(row.id, None).await?;
                 Ok(true)
             }
+            // Hermes's FALLBACK_ON_FINAL_EDIT_FLOOD. Every edit in the outbox is a
+            // turn-final one (previews skip it); when the platform asks, a final edit
+            // refused for flood control is not retried after the platform's wait (which
+            // can be long): what the preview does not show yet goes out as a new
+            // message now.
+            Err(SendError::RateLimited { .. })
+                if matches!(op, OutboundOp::Edit { .. })
+                    && self.adapter.capabilities().fallback_on_final_edit_flood =>
+            {
+                let OutboundOp::Edit { text, format, .. } = &op else { unreachable!() };
+                let Some(tail) = unshown_tail(shown.as_deref(), text) else {
+                    // The preview already shows all of it.
+                    self.store.complete_outbound(row.id, None).await?;
+                    return Ok(true);
+                };
+                tracing::info!(id = row.id, "final edit rate limited; sending the rest as a new message");
+                match self.adapter.send(&target, &OutboundOp::Send { text: tail, format: *format }).await {
+                    Ok(sent) => {
+                        self.store.complete_outbound(row.id, sent.message_id.as_deref()).await?;
+                        Ok(true)
+                    }
+                    Err(error) if error.is_retryable() && row.attempts < MAX_ATTEMPTS => {
+                        let wait = match &error {
+                            SendError::RateLimited { retry_after } => (*retry_after).max(Duration::from_millis(100)),
+                            _ => backoff(row.attempts),
+                        }
+                        .min(MAX_FALLBACK_WAIT);
+                        tracing::info!(id = row.id, %error, ?wait, "fallback send failed; retrying");
+                        self.keep_preview(&target, &op, shown);
+                        self.store
+                            .retry_outbound(row.id, &error.to_string(), now_ms() + wait.as_millis() as i64)
+                            .await?;
+                        Ok(false)
+                    }
+                    Err(error) => {
+                        tracing::warn!(id = row.id, %error, "fallback send failed for good");
+                        self.store.fail_outbound(row.id, &error.to_string()).await?;
+                        Ok(true)
+                    }
+                }
+            }
             Err(error) if error.is_retryable() && row.attempts < MAX_ATTEMPTS => {
+                self.keep_preview(&target, &op, shown);
                 let wait = match &error {
                     SendError::RateLimited { retry_after } => (*retry_after).max(Duration::from_millis(100)),
                     _ => backoff(row.attempts),
@@ -172,6 +240,17 @@ impl Outbox {
     }
 }
 
+/// What a flood fallback sends instead of the final edit `text` when the preview shows
+/// `shown`: the rest, or all of it when the preview is unknown or not a prefix; `None`
+/// when nothing is missing.
+fn unshown_tail(shown: Option<&str>, text: &str) -> Option<String> {
+    match shown.filter(|s| !s.is_empty()).and_then(|s| text.strip_prefix(s)) {
+        Some(tail) if tail.trim().is_empty() => None,
+        Some(tail) => Some(tail.trim_start().to_string()),
+        None => Some(text.to_string()),
+    }
+}
+
 fn chat_of(row: &OutboundRow) -> String {
     serde_json::from_str::<Target>(&row.target_json)
         .map(|t| format!("{}:{}", t.chat_id, t.thread_id.unwrap_or_default()))
@@ -181,6 +260,14 @@ fn chat_of(row: &OutboundRow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_fallback_sends_only_what_the_preview_lacks() {
+        assert_eq!(unshown_tail(Some("The start"), "The start and the end").as_deref(), Some("and the end"));
+        assert_eq!(unshown_tail(Some("The start"), "The start "), None);
+        assert_eq!(unshown_tail(None, "All of it").as_deref(), Some("All of it"));
+        assert_eq!(unshown_tail(Some("Other"), "All of it").as_deref(), Some("All of it"));
+    }
 
     #[test]
     fn backoff_doubles_to_a_minute() {

@@ -91,8 +91,12 @@ impl Consumer {
         loop {
             // When unshown text waits, the next interval boundary updates the preview
             // even if no delta arrives.
+            // Text held back (blank, or a possible silence marker) arms no tick: only a
+            // new delta can change that, and a tick already past would fire at once,
+            // again and again, spinning the task until the next delta.
             let next_tick = started.map(|s| last_update.unwrap_or(s) + interval);
-            let waiting = !stopped && text.chars().count() != shown_chars;
+            let held = text.trim().is_empty() || could_become_silence(&text);
+            let waiting = !stopped && !held && text.chars().count() != shown_chars;
             let msg = tokio::select! {
                 msg = rx.recv() => msg,
                 _ = sleep_until(next_tick), if waiting => Some(Msg::Delta(String::new())),

@@ -95,21 +95,22 @@ impl GatewayStatus {
 
     /// Moves to `state` (with the reason, when stopping) and writes the file.
     pub fn set_state(&self, state: GatewayState, exit_reason: Option<&str>) -> io::Result<()> {
-        let value = {
+        {
             let mut snapshot = self.lock();
             snapshot.state = state;
             if exit_reason.is_some() {
                 snapshot.exit_reason = exit_reason.map(str::to_owned);
             }
             snapshot.updated_at = now_iso();
-            self.render(&snapshot, None)
-        };
-        self.write(&value)
+            // Written under the lock, so a later change is never overwritten by an
+            // earlier one that reached the disk last.
+            self.write(&self.render(&snapshot, None))
+        }
     }
 
     /// Records a platform's connection state and writes the file.
     pub fn set_platform(&self, platform: &str, state: &str, error_message: Option<&str>) -> io::Result<()> {
-        let value = {
+        {
             let mut snapshot = self.lock();
             let now = now_iso();
             snapshot.platforms.insert(
@@ -121,9 +122,8 @@ impl GatewayStatus {
                 },
             );
             snapshot.updated_at = now;
-            self.render(&snapshot, None)
-        };
-        self.write(&value)
+            self.write(&self.render(&snapshot, None))
+        }
     }
 
     /// The state as JSON (the content of `gateway_state.json`), with the live number of
@@ -232,6 +232,31 @@ mod tests {
             .filter(|name| name != "gateway_state.json")
             .collect();
         assert!(leftovers.is_empty(), "no temporary files are left behind: {leftovers:?}");
+    }
+
+    #[test]
+    fn concurrent_changes_leave_the_file_equal_to_the_last_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gateway_state.json");
+        let status = std::sync::Arc::new(GatewayStatus::new(Some(path.clone())));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let status = status.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        status.set_platform(&format!("p{t}"), &format!("s{i}"), None).expect("write");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let on_disk: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        assert_eq!(on_disk["platforms"], status.to_json(None)["platforms"], "the file holds the last state");
+        for t in 0..8 {
+            assert_eq!(on_disk["platforms"][format!("p{t}")]["state"], "s9");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod message;
 pub mod platform;
 pub mod session_key;
 pub mod source;
+pub mod truncate;
 
 pub use adapter::{
     Accepted, Adapter, AdapterError, AdapterState, Attachment, Capabilities, CredentialScope, Inbound, InboundSink,

@@ -1,133 +1,21 @@
 //! Splitting a long answer into messages the platform accepts (Hermes's
-//! `truncate_message`): at a line break, else a space, never inside an inline code span,
-//! with open code fences closed at the end of a chunk and reopened (with their language)
-//! at the start of the next, and ` (i/N)` indicators on every chunk.
+//! `truncate_message`, shared with the adapters in [`herald_core::truncate`]).
 
 use herald_core::LengthUnit;
 
-/// Room kept for the ` (i/N)` indicator.
-const INDICATOR_RESERVE: usize = 16;
-const FENCE_CLOSE: &str = "\n```";
-
 /// Splits `text` into chunks of at most `max` units of `unit`.
 pub fn split(text: &str, max: usize, unit: LengthUnit) -> Vec<String> {
-    let len = |s: &str| unit.len(s);
-    if len(text) <= max {
-        return vec![text.to_string()];
-    }
-    let mut chunks: Vec<String> = Vec::new();
-    let mut remaining = text.to_string();
-    // The language of a code block the previous chunk left open.
-    let mut carry: Option<String> = None;
-    loop {
-        let prefix = carry.as_ref().map(|lang| format!("```{lang}\n")).unwrap_or_default();
-        if len(&prefix) + len(&remaining) <= max.saturating_sub(INDICATOR_RESERVE) {
-            let mut chunk = format!("{prefix}{remaining}");
-            if open_fence(&chunk).is_some() {
-                chunk.push_str(FENCE_CLOSE);
-            }
-            chunks.push(chunk);
-            break;
-        }
-        let mut headroom =
-            max as isize - INDICATOR_RESERVE as isize - len(&prefix) as isize - len(FENCE_CLOSE) as isize;
-        if headroom < 1 {
-            headroom = (max / 2).max(1) as isize;
-        }
-        let headroom = headroom as usize;
-        let region = prefix_of_units(&remaining, headroom, unit);
-        let mut cut = split_point(region);
-        if cut == 0 {
-            cut = region.len().max(remaining.chars().next().map_or(1, char::len_utf8));
-        }
-        let (head, tail) = remaining.split_at(cut);
-        let mut chunk = format!("{prefix}{head}");
-        carry = open_fence(&chunk);
-        if carry.is_some() {
-            chunk.push_str(FENCE_CLOSE);
-        }
-        chunks.push(chunk);
-        remaining = tail.trim_start().to_string();
-        if remaining.is_empty() {
-            break;
-        }
-    }
-    let n = chunks.len();
-    if n > 1 {
-        for (i, chunk) in chunks.iter_mut().enumerate() {
-            chunk.push_str(&format!(" ({}/{n})", i + 1));
-        }
-    }
-    chunks
-}
-
-/// The longest prefix of `text` within `units`, on a char boundary.
-fn prefix_of_units(text: &str, units: usize, unit: LengthUnit) -> &str {
-    let mut used = 0;
-    for (i, c) in text.char_indices() {
-        let w = match unit {
-            LengthUnit::Utf16 => c.len_utf16(),
-            LengthUnit::Chars => 1,
-            LengthUnit::Bytes => c.len_utf8(),
-        };
-        if used + w > units {
-            return &text[..i];
-        }
-        used += w;
-    }
-    text
-}
-
-/// Where to cut `region` (a byte index): the last newline, else the last space when the
-/// newline is in the first half, never inside an inline code span.
-fn split_point(region: &str) -> usize {
-    let mut cut = region.rfind('\n').unwrap_or(0);
-    if cut < region.len() / 2 {
-        cut = region.rfind(' ').unwrap_or(0);
-    }
-    if cut == 0 {
-        return 0;
-    }
-    // An odd count of unescaped backticks before the cut means it falls inside `code`.
-    let before = &region[..cut];
-    if unescaped_backticks(before) % 2 == 1
-        && let Some(tick) = last_unescaped_backtick(before)
-        && let Some(safe) = before[..tick].rfind([' ', '\n'])
-        && safe > region.len() / 4
-    {
-        return safe;
-    }
-    cut
-}
-
-fn unescaped_backticks(s: &str) -> usize {
-    let b = s.as_bytes();
-    (0..b.len()).filter(|&i| b[i] == b'`' && (i == 0 || b[i - 1] != b'\\')).count()
-}
-
-fn last_unescaped_backtick(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    (0..b.len()).rev().find(|&i| b[i] == b'`' && (i == 0 || b[i - 1] != b'\\'))
-}
-
-/// The language of a code fence left open at the end of `text` (`Some("")` for a fence
-/// without one), `None` when every fence is closed.
-fn open_fence(text: &str) -> Option<String> {
-    let mut open: Option<String> = None;
-    for line in text.lines() {
-        if let Some(rest) = line.trim_start().strip_prefix("```") {
-            open = match open {
-                Some(_) => None,
-                None => Some(rest.trim().to_string()),
-            };
-        }
-    }
-    open
+    herald_core::truncate::truncate_message(text, max, unit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unescaped_backticks(s: &str) -> usize {
+        let b = s.as_bytes();
+        (0..b.len()).filter(|&i| b[i] == b'`' && (i == 0 || b[i - 1] != b'\\')).count()
+    }
 
     #[test]
     fn short_text_is_one_chunk_without_indicator() {

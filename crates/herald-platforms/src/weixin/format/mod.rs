@@ -15,7 +15,6 @@
 
 mod markdown;
 mod split;
-mod truncate;
 mod wrap;
 
 #[cfg(test)]

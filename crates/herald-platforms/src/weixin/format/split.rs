@@ -3,7 +3,7 @@
 //! `_split_delivery_units_for_weixin`, `_should_split_short_chat_block_for_weixin`,
 //! `_pack_markdown_blocks_for_weixin`).
 
-use super::{chars, fence_tag, heading, is_fence, is_table_rule, truncate};
+use super::{chars, fence_tag, heading, is_fence, is_table_rule};
 
 /// How multi-line answers become bubbles (`WEIXIN_SPLIT_MULTILINE_MESSAGES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -223,7 +223,7 @@ fn pack(text: &str, max: usize) -> Vec<String> {
             current = block;
             current_len = block_len;
         } else {
-            packed.extend(truncate::truncate(&block, max));
+            packed.extend(herald_core::truncate::truncate_message(&block, max, herald_core::LengthUnit::Chars));
         }
     }
     if !current.is_empty() {

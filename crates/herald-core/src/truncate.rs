@@ -1,29 +1,29 @@
-//! The fallback for one block longer than a bubble: Hermes's base
-//! `truncate_message` (the same algorithm as herald-gateway's delivery chunker, which an
-//! adapter cannot depend on), in characters: cut at the last line break, else the last
-//! space, never inside an inline code span; a code fence left open is closed at the end of
-//! the chunk and reopened with its language at the start of the next; every chunk gets a
-//! ` (i/N)` mark.
+//! Splitting a text longer than one message (Hermes's `truncate_message`), in the
+//! platform's length unit: cut at the last line break, else the last space, never inside
+//! an inline code span; a code fence left open is closed at the end of the chunk and
+//! reopened with its language at the start of the next; every chunk gets a ` (i/N)`
+//! mark. Shared by the gateway's delivery chunker and adapters that split answers
+//! themselves (WeChat), which cannot depend on the gateway.
 //!
 //! Unlike Hermes, the mark's room is computed rather than a fixed 10, and a limit too small
 //! for marks and fences gives plain cuts, so every chunk is within the limit whatever the
-//! input.
+//! input (one character wider than the whole limit, which no platform has, aside).
 
-use super::{chars, fence_tag};
+use crate::LengthUnit;
 
 const FENCE_CLOSE: &str = "\n```";
 
-/// Splits `text` into chunks of at most `max` (≥ 1) characters.
-pub(super) fn truncate(text: &str, max: usize) -> Vec<String> {
-    if chars(text) <= max {
+/// Splits `text` into chunks of at most `max` (≥ 1) units of `unit`.
+pub fn truncate_message(text: &str, max: usize, unit: LengthUnit) -> Vec<String> {
+    if unit.len(text) <= max {
         return vec![text.to_string()];
     }
     // The mark ` (i/N)` takes 4 + 2·digits(N) characters; try one digit, then more.
     let mut digits = 1u32;
     loop {
         let reserve = 4 + 2 * digits as usize;
-        let Some(mut chunks) = marked_cuts(text, max, reserve) else {
-            return plain_cuts(text, max);
+        let Some(mut chunks) = marked_cuts(text, max, reserve, unit) else {
+            return plain_cuts(text, max, unit);
         };
         let n = chunks.len();
         if n < 10usize.saturating_pow(digits) {
@@ -36,31 +36,32 @@ pub(super) fn truncate(text: &str, max: usize) -> Vec<String> {
     }
 }
 
-/// The cuts, each at most `max - reserve` characters, or `None` when fences and the mark
+/// The cuts, each at most `max - reserve` units, or `None` when fences and the mark
 /// leave no room for text.
-fn marked_cuts(text: &str, max: usize, reserve: usize) -> Option<Vec<String>> {
+fn marked_cuts(text: &str, max: usize, reserve: usize, unit: LengthUnit) -> Option<Vec<String>> {
     let budget = max.checked_sub(reserve).filter(|b| *b > 0)?;
     let mut chunks = Vec::new();
     let mut remaining: &str = text;
     let mut carry: Option<String> = None;
     loop {
         let prefix = carry.as_ref().map(|tag| format!("```{tag}\n")).unwrap_or_default();
-        let prefix_len = chars(&prefix);
+        let prefix_len = unit.len(&prefix);
         // Counted only up to the budget: a long remainder is not recounted per chunk.
-        let rest_len = remaining.chars().take(budget + 1).count();
+        let rest_len = len_upto(remaining, budget + 1, unit);
         if prefix_len + rest_len <= budget {
             let whole = format!("{prefix}{remaining}");
             let close = open_fence(&whole).is_some();
-            if !close || prefix_len + rest_len + chars(FENCE_CLOSE) <= budget {
+            if !close || prefix_len + rest_len + unit.len(FENCE_CLOSE) <= budget {
                 chunks.push(if close { whole + FENCE_CLOSE } else { whole });
                 return Some(chunks);
             }
         }
-        let headroom = budget.checked_sub(prefix_len + chars(FENCE_CLOSE)).filter(|h| *h > 0)?;
-        let region = prefix_chars(remaining, headroom);
+        let headroom = budget.checked_sub(prefix_len + unit.len(FENCE_CLOSE)).filter(|h| *h > 0)?;
+        let region = prefix_units(remaining, headroom, unit);
         let mut cut = split_point(region);
         if cut == 0 {
-            cut = region.len();
+            // At least one character, or a character wider than the room would loop.
+            cut = region.len().max(remaining.chars().next().map_or(1, char::len_utf8));
         }
         let (head, tail) = remaining.split_at(cut);
         let mut chunk = format!("{prefix}{head}");
@@ -76,18 +77,52 @@ fn marked_cuts(text: &str, max: usize, reserve: usize) -> Option<Vec<String>> {
     }
 }
 
-/// Cuts of exactly `max` characters (the last shorter), blank ones dropped: the last
-/// resort when the limit is too small for anything better.
-fn plain_cuts(text: &str, max: usize) -> Vec<String> {
-    let all: Vec<char> = text.chars().collect();
-    all.chunks(max).map(|c| c.iter().collect::<String>()).filter(|c| !c.trim().is_empty()).collect()
+/// Cuts of at most `max` units (the last shorter), blank ones dropped: the last resort
+/// when the limit is too small for anything better.
+fn plain_cuts(text: &str, max: usize, unit: LengthUnit) -> Vec<String> {
+    let mut cuts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut head = prefix_units(rest, max, unit);
+        if head.is_empty() {
+            head = &rest[..rest.chars().next().map_or(rest.len(), char::len_utf8)];
+        }
+        cuts.push(head.to_string());
+        rest = &rest[head.len()..];
+    }
+    cuts.retain(|c| !c.trim().is_empty());
+    cuts
 }
 
-/// The longest prefix of `text` with at most `n` characters.
-fn prefix_chars(text: &str, n: usize) -> &str {
-    match text.char_indices().nth(n) {
-        Some((i, _)) => &text[..i],
-        None => text,
+/// The longest prefix of `text` within `units`, on a char boundary.
+fn prefix_units(text: &str, units: usize, unit: LengthUnit) -> &str {
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        used += char_units(c, unit);
+        if used > units {
+            return &text[..i];
+        }
+    }
+    text
+}
+
+/// The length of `text` in `unit`, counted no further than `cap`.
+fn len_upto(text: &str, cap: usize, unit: LengthUnit) -> usize {
+    let mut used = 0;
+    for c in text.chars() {
+        used += char_units(c, unit);
+        if used >= cap {
+            return used;
+        }
+    }
+    used
+}
+
+fn char_units(c: char, unit: LengthUnit) -> usize {
+    match unit {
+        LengthUnit::Utf16 => c.len_utf16(),
+        LengthUnit::Chars => 1,
+        LengthUnit::Bytes => c.len_utf8(),
     }
 }
 
@@ -138,9 +173,23 @@ fn open_fence(text: &str) -> Option<&str> {
     open
 }
 
+/// The tag of a fence line (```` ```rust ```` gives `rust`), `None` for any other line.
+fn fence_tag(line: &str) -> Option<&str> {
+    let rest = line.trim().strip_prefix("```")?;
+    (!rest.contains('`')).then(|| rest.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn truncate(text: &str, max: usize) -> Vec<String> {
+        truncate_message(text, max, LengthUnit::Chars)
+    }
+
+    fn chars(s: &str) -> usize {
+        s.chars().count()
+    }
 
     fn strip_mark(chunk: &str) -> &str {
         chunk.rsplit_once(" (").map_or(chunk, |(body, _)| body)
@@ -228,5 +277,17 @@ mod tests {
         let chunks = truncate(&text, 50);
         assert!(chunks.iter().all(|c| chars(c) <= 50));
         assert_eq!(chunks.iter().map(|c| strip_mark(c)).collect::<String>(), text);
+    }
+
+    #[test]
+    fn limits_count_utf16_units() {
+        let text = "😀".repeat(3000); // 6000 UTF-16 units, 3000 chars, no spaces
+        let chunks = truncate_message(&text, 4096, LengthUnit::Utf16);
+        assert_eq!(chunks.len(), 2);
+        assert!(chunks.iter().all(|c| LengthUnit::Utf16.len(c) <= 4096));
+        let emojis: usize = chunks.iter().map(|c| c.matches('😀').count()).sum();
+        assert_eq!(emojis, 3000, "nothing lost, no emoji cut in half");
+        // Narrower than one emoji: one per chunk rather than a loop.
+        assert!(truncate_message("😀😀😀", 1, LengthUnit::Utf16).iter().all(|c| c == "😀"));
     }
 }

@@ -14,6 +14,7 @@
 //! [`conformance`]: the adapter conformance suite every adapter runs against its
 //! platform's fake server.
 
+mod changes;
 pub mod conformance;
 pub mod llm;
 pub mod state;

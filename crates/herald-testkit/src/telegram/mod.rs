@@ -342,18 +342,7 @@ impl FakeTelegram {
     /// Waits until `done` holds for the state (checked at once and after every change).
     /// Returns `false` if `within` passes first.
     pub async fn wait_until(&self, mut done: impl FnMut(&View<'_>) -> bool, within: Duration) -> bool {
-        let wait = async {
-            loop {
-                let changed = self.shared.changed.notified();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                if self.view(&mut done) {
-                    return;
-                }
-                changed.await;
-            }
-        };
-        tokio::time::timeout(within, wait).await.is_ok()
+        crate::changes::wait_until(&self.shared.changed, || self.view(&mut done), within).await
     }
 
     /// Stops the server. Also done on drop.

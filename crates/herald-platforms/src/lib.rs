@@ -5,6 +5,19 @@
 
 use herald_core::Platform;
 
+/// Why an adapter did not download a user's file.
+#[cfg(any(feature = "telegram", feature = "weixin"))]
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// Worth retrying the whole message later (network trouble, 5xx).
+    #[error("{0}")]
+    Transient(String),
+    /// This file will never be downloaded (refused URL, too large, bad key, 4xx); the
+    /// message is delivered without it.
+    #[error("{0}")]
+    Skipped(String),
+}
+
 #[cfg(feature = "telegram")]
 pub mod telegram;
 #[cfg(feature = "weixin")]
@@ -22,6 +35,9 @@ pub struct PlatformEntry {
 pub const REGISTRY: &[PlatformEntry] = &[
     #[cfg(feature = "telegram")]
     PlatformEntry { platform: || Platform::Telegram, enabled_by: "TELEGRAM_BOT_TOKEN" },
+    // Also `WEIXIN_TOKEN`, or an account saved by `herald login weixin`.
+    #[cfg(feature = "weixin")]
+    PlatformEntry { platform: || Platform::Weixin, enabled_by: "WEIXIN_ACCOUNT_ID" },
 ];
 
 #[cfg(test)]
@@ -39,5 +55,11 @@ mod tests {
     #[test]
     fn telegram_is_registered() {
         assert!(super::REGISTRY.iter().any(|e| (e.platform)() == herald_core::Platform::Telegram));
+    }
+
+    #[cfg(feature = "weixin")]
+    #[test]
+    fn weixin_is_registered() {
+        assert!(super::REGISTRY.iter().any(|e| (e.platform)() == herald_core::Platform::Weixin));
     }
 }

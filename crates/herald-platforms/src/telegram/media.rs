@@ -14,17 +14,7 @@ use super::api::{Api, ApiError, CALL_TIMEOUT};
 use super::parse::MediaRef;
 use super::types::File;
 
-/// Why a file was not downloaded.
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    /// Worth retrying the whole update later (network trouble, 5xx).
-    #[error("{0}")]
-    Transient(String),
-    /// This file will never be downloaded (too large, refused, no path); the message
-    /// is delivered without it.
-    #[error("{0}")]
-    Skipped(String),
-}
+pub use crate::MediaError;
 
 /// The cache subdirectory for a kind, as in Hermes's `cache/{images,audio,videos,documents}`.
 pub fn cache_subdir(kind: MediaKind) -> &'static str {

@@ -21,17 +21,7 @@ use super::ssrf;
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// Why a file was not downloaded.
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    /// Worth retrying the whole batch later (network trouble, 5xx).
-    #[error("{0}")]
-    Transient(String),
-    /// This file will never be downloaded (refused URL, too large, bad key, 4xx); the
-    /// message is delivered without it.
-    #[error("{0}")]
-    Skipped(String),
-}
+pub use crate::MediaError;
 
 /// Hermes's download timeouts: image 30 s, video 120 s, file and voice 60 s.
 pub fn timeout(kind: MediaKind) -> Duration {

@@ -41,6 +41,13 @@ async fn setup(token: bool) -> Setup {
     Setup { llm, wx, h, _locks: locks }
 }
 
+/// The end of every test: the fake saw no malformed request, and the gateway stops
+/// with exit code 0.
+async fn stop_cleanly(wx: &FakeWeixin, gw: &mut Gateway) {
+    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
+    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+}
+
 async fn answered(wx: &FakeWeixin, user: &str, n: usize) -> Vec<String> {
     let ok = wx.wait_until(|v| v.texts_to(user).len() >= n, WITHIN).await;
     assert!(ok, "no answer to {user}; calls: {:#?}", wx.calls());
@@ -60,8 +67,7 @@ async fn a_conversation_echoes_the_context_token_of_the_latest_message() {
     assert!(texts[1].contains("second question"), "{texts:?}");
     // The fake refuses a reply whose context token is not the latest one it issued to
     // that user, so two accepted replies mean both echoed the right token.
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 #[tokio::test]
@@ -105,8 +111,7 @@ async fn a_login_through_the_api_starts_wechat_without_a_restart() {
     wx.inject_text(user, "hello after login");
     let texts = answered(&wx, user, 1).await;
     assert!(texts[0].contains("hello after login"), "{texts:?}");
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 #[tokio::test]
@@ -128,8 +133,7 @@ async fn a_restart_resumes_from_the_stored_cursor_without_loss_or_repeat() {
     let texts = answered(&wx, user, 3).await;
     assert!(texts[2].contains("after the restart"), "{texts:?}");
     assert_eq!(texts.len(), 3, "nothing answered twice: {texts:?}");
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 #[tokio::test]
@@ -149,8 +153,7 @@ async fn an_image_from_the_user_reaches_the_cache_decrypted_byte_for_byte_before
         .collect();
     assert!(cached.contains(&bytes), "the decrypted image is in the cache ({} files)", cached.len());
     assert!(llm.request_count() >= 1, "the turn ran after the download");
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 #[tokio::test]
@@ -172,8 +175,7 @@ async fn an_image_the_agent_names_reaches_the_cdn_encrypted_and_decryptable() {
     let upload = wx.upload(&param).expect("uploaded to the fake CDN");
     assert_ne!(upload.filesize, upload.rawsize, "stored encrypted (padded)");
     assert_eq!(wx.uploaded_bytes(&param).expect("decryptable"), bytes, "decrypts to the file byte for byte");
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 #[tokio::test]
@@ -200,8 +202,7 @@ async fn a_long_answer_arrives_as_ordered_chunks_each_sent_once() {
             .unwrap_or_else(|| panic!("paragraph {i} missing, cut or out of order: {texts:#?}"));
         at += found + p.len();
     }
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 /// `/health/detailed`'s entry for WeChat.
@@ -244,8 +245,7 @@ async fn an_expired_session_pauses_polling_visibly_and_recovers() {
     let texts = answered(&wx, user, 1).await;
     assert!(texts[0].contains("are you back?"), "{texts:?}");
     assert_eq!(weixin_health(&gw).await["state"], "connected");
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 #[tokio::test]
@@ -276,8 +276,7 @@ async fn a_cdn_url_outside_the_allowlist_is_never_fetched() {
     let images = h.path().join("cache/images");
     let cached = std::fs::read_dir(&images).map(|d| d.count()).unwrap_or(0);
     assert_eq!(cached, 0, "nothing cached");
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }
 
 #[tokio::test]
@@ -293,6 +292,5 @@ async fn a_terminal_login_while_the_gateway_runs_starts_wechat_in_it() {
     let texts = answered(&wx, user, 1).await;
     assert!(texts[0].contains("hello from a terminal login"), "{texts:?}");
     assert!(gw.daemon.stderr().contains("WeChat started with it"), "{}", gw.daemon.stderr());
-    assert!(wx.violations().is_empty(), "protocol violations: {:#?}", wx.violations());
-    assert_eq!(gw.stop().await, 0, "stderr: {}", gw.daemon.stderr());
+    stop_cleanly(&wx, &mut gw).await;
 }

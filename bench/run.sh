@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/peers/install-hermes.sh
 bench/peers/install-openclaw.sh
-cargo build --release -p herald -p herald-testkit -p herald-bench
+# herald on its own, as users build it (`cargo build --release`): built together with the
+# harness, shared dependencies would get unified features, a different binary.
+cargo build --release -p herald
+cargo build --release -p herald-testkit -p herald-bench
 target_dir="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')}"
 exec "$target_dir/release/herald-bench" all "$@"

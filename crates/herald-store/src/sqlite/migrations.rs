@@ -179,8 +179,9 @@ CREATE INDEX conversations_by_response ON conversations(response_id);
 // for each write statement inside a transaction, so an insert trigger made every write
 // of a batch cost its own index segment (and the merges that follow). New messages are
 // now indexed by one statement per index at the end of each batch, in the same
-// transaction (`search::index_new_messages`), so the index can never disagree with a
-// committed transcript. `search_progress.last_id` is the highest message id indexed;
+// transaction (`search::index_new_messages`). (Since then, commits index only once
+// `search::INDEX_BACKLOG` messages are waiting, and every search first indexes the
+// rest, so a search still sees every committed message.) `search_progress.last_id` is the highest message id indexed;
 // the delete and update triggers leave rows above it alone, because telling FTS5 to
 // delete a row it never indexed would corrupt an external-content index.
 const V3_SEARCH_PER_COMMIT: &str = r#"

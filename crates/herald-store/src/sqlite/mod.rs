@@ -103,6 +103,10 @@ impl SqliteStore {
     /// The schema version this build creates and understands.
     pub const SCHEMA_VERSION: u32 = migrations::SCHEMA_VERSION;
 
+    /// How many new messages a commit may leave out of the search index; searches and
+    /// [`SqliteStore::close`] index the rest first.
+    pub const SEARCH_INDEX_BACKLOG: i64 = search::INDEX_BACKLOG;
+
     /// Opens the database at `path` with default [`SqliteOptions`]; see [`SqliteStore::open_with`].
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         SqliteStore::open_with(path, SqliteOptions::default())
@@ -129,10 +133,12 @@ impl SqliteStore {
         // Open one reader now: a problem with read connections should surface at
         // startup, not on the first search.
         readers.with_connection(|_| Ok(()))?;
-        let writer = Writer::spawn(conn, options.max_batch, options.queue_depth, Some(search::index_new_messages))
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                reason: format!("cannot start the writer thread: {e}"),
+        let writer =
+            Writer::spawn(conn, options.max_batch, options.queue_depth, Some(search::index_backlog)).map_err(|e| {
+                StoreError::Open {
+                    path: path.display().to_string(),
+                    reason: format!("cannot start the writer thread: {e}"),
+                }
             })?;
         let checkpointer =
             Checkpointer::spawn(path, options.busy_timeout, writer.commit_counter()).map_err(|e| StoreError::Open {
@@ -162,6 +168,11 @@ impl SqliteStore {
     /// Commits the writes already queued, then closes the write connection (which
     /// checkpoints the WAL into the main file).
     pub async fn close(self) {
+        // Leave the transcript fully indexed, so the next start searches without
+        // catching up first. A failure here is only a delay: the next search indexes.
+        if let Err(error) = self.writer.submit(|conn| Ok(search::index_new_messages(conn)?)).await {
+            tracing::warn!(%error, "could not index the newest messages before closing the store");
+        }
         let SqliteStore { writer, _checkpointer, .. } = self;
         drop(_checkpointer);
         if let Some(thread) = writer.close() {
@@ -269,6 +280,9 @@ impl Store for SqliteStore {
     async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         // Refused before taking a connection: empty text is the caller's mistake.
         search::validated_text(&query)?;
+        // Messages are indexed in batches; index the rest first, so the search sees
+        // every message committed before it.
+        self.writer.submit(|conn| Ok(search::index_new_messages(conn)?)).await?;
         self.readers.read(move |conn| search::search(conn, &query)).await
     }
 

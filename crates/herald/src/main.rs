@@ -5,6 +5,7 @@ mod api_key;
 mod cli;
 mod cmd;
 mod home;
+mod malloc;
 mod settings;
 mod weixin;
 mod wiring;
@@ -14,6 +15,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before any thread allocates: the store writer's frees stay cheap (malloc.rs).
+    malloc::tune();
     // reqwest is built without a default TLS provider; choosing ring here keeps the
     // build free of C toolchains beyond the SQLite one.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -2,9 +2,9 @@
 //! `scripts/code-order.sh`).
 //!
 //! Linux maps a binary's code into a process 64 KiB around each page it touches, so
-//! with the functions start-up and an idle gateway use scattered across 9 MB of code,
-//! nearly all of it became resident (7.9 MB of the 9.6 MB `.text`) although only about
-//! 2 MB of it ran. Placed together, those functions cover few pages. Only the release
+//! with the functions start-up and an idle gateway use scattered across 9.4 MiB of code,
+//! nearly all of it became resident (7.8 MiB of the `.text`) although only about
+//! 2.0 MiB of it ran. Placed together, those functions cover few pages. Only the release
 //! binary on x86-64 Linux is ordered, where rustc links with LLD (the only linker here
 //! that takes `--symbol-ordering-file`); `HERALD_CODE_ORDER=0` turns it off, e.g. for a
 //! build with another linker. Names the build no longer has are skipped: a stale file

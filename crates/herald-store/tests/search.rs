@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assistant_calling, call, exchange, session, temp_store, usage};
+use common::{assistant_calling, call, exchange, fts_integrity_check, session, temp_store, usage};
 use herald_core::{Message, Role, Usage};
 use herald_store::{SearchHit, SearchMode, SearchQuery, SessionPatch, SqliteStore, Store, StoreError};
 
@@ -370,11 +370,8 @@ async fn search_stays_in_sync_after_many_appends() {
     assert_eq!(substring, newest_first);
     assert_eq!(find(&store, "noted", SearchMode::Words).await.len(), 20, "the default limit holds");
 
+    fts_integrity_check(&dir.path().join("herald.db"));
     let raw = rusqlite::Connection::open(dir.path().join("herald.db")).expect("open raw");
-    for table in ["messages_fts", "messages_fts_trigram"] {
-        raw.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), [])
-            .unwrap_or_else(|e| panic!("{table} out of sync: {e}"));
-    }
     for table in ["messages_fts_docsize", "messages_fts_trigram_docsize"] {
         let indexed: i64 = raw.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("count");
         assert_eq!(indexed, 600, "{table}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{exchange, session, temp_store, usage};
+use common::{exchange, fts_integrity_check, session, temp_store, usage};
 use herald_store::{SearchMode, SearchQuery, SqliteStore, Store};
 
 fn raw(dir: &tempfile::TempDir) -> rusqlite::Connection {
@@ -19,11 +19,7 @@ fn indexed(dir: &tempfile::TempDir) -> (i64, i64) {
 }
 
 fn integrity_check(dir: &tempfile::TempDir) {
-    let conn = raw(dir);
-    for table in ["messages_fts", "messages_fts_trigram"] {
-        conn.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), [])
-            .unwrap_or_else(|e| panic!("{table} out of sync: {e}"));
-    }
+    fts_integrity_check(&dir.path().join("herald.db"));
 }
 
 async fn search(store: &SqliteStore, text: &str, mode: SearchMode) -> Vec<i64> {

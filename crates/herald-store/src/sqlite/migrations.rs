@@ -181,8 +181,8 @@ CREATE INDEX conversations_by_response ON conversations(response_id);
 // now indexed by one statement per index at the end of each batch, in the same
 // transaction (`search::index_new_messages`). (Since then, commits index only once
 // `search::INDEX_BACKLOG` messages are waiting, and every search first indexes the
-// rest, so a search still sees every committed message.) `search_progress.last_id` is the highest message id indexed;
-// the delete and update triggers leave rows above it alone, because telling FTS5 to
+// rest, so a search still sees every committed message.) `search_progress.last_id` is
+// the highest message id indexed; the delete and update triggers leave rows above it alone, because telling FTS5 to
 // delete a row it never indexed would corrupt an external-content index.
 const V3_SEARCH_PER_COMMIT: &str = r#"
 CREATE TABLE search_progress (last_id INTEGER NOT NULL);

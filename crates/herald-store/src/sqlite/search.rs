@@ -239,8 +239,6 @@ fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Adds every message written since the last call to both search indexes. The writer
-/// runs it once per batch, inside the batch's transaction, just before the commit.
 /// Message ids a commit may leave unindexed before it indexes them itself.
 ///
 /// Indexing in every commit made each commit write a small FTS5 segment that the

@@ -66,12 +66,8 @@ async fn sixty_four_concurrent_writers_lose_nothing() {
     assert_eq!(hits.len(), TURNS * 2);
 
     let stats = store.writer_stats();
-    // The search's own write indexes the messages not indexed yet.
-    assert_eq!(
-        stats.writes,
-        (TASKS + TASKS * TURNS + 1) as u64,
-        "session creations, appends and the search's indexing"
-    );
+    // Searching costs the writer nothing: the index is kept by a thread of its own.
+    assert_eq!(stats.writes, (TASKS + TASKS * TURNS) as u64, "session creations and appends");
     assert_eq!(stats.failed_batches, 0);
     assert!(stats.batches < stats.writes, "concurrent appends shared commits: {stats:?}");
 }

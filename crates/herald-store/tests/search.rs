@@ -371,7 +371,8 @@ async fn search_stays_in_sync_after_many_appends() {
     assert_eq!(find(&store, "noted", SearchMode::Words).await.len(), 20, "the default limit holds");
 
     fts_integrity_check(&dir.path().join("herald.db"));
-    let raw = rusqlite::Connection::open(dir.path().join("herald.db")).expect("open raw");
+    let index = SqliteStore::search_index_path(&dir.path().join("herald.db"));
+    let raw = rusqlite::Connection::open(index).expect("open raw");
     for table in ["messages_fts_docsize", "messages_fts_trigram_docsize"] {
         let indexed: i64 = raw.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("count");
         assert_eq!(indexed, 600, "{table}");

@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "session system prompts and stored API responses", sql: V2_API_SERVER },
     Migration { version: 3, name: "search indexed once per commit", sql: V3_SEARCH_PER_COMMIT },
     Migration { version: 4, name: "gateway inbound log, outbox, adapter state and pairing", sql: V4_GATEWAY },
+    Migration { version: 5, name: "search index moved to its own file", sql: V5_SEARCH_FILE },
 ];
 
 /// The schema version this build writes.
@@ -327,6 +328,32 @@ CREATE TABLE pairing_lockouts (
 ) WITHOUT ROWID;
 "#;
 
+// FTS5's segment merges took 10 to 40 ms at unpredictable moments, and inside this
+// database they held the one write lock, so every turn's write waited behind them. The
+// index now lives in a file of its own (`indexer.rs`) and is rebuilt there from the
+// messages. What it cannot see from the messages alone, deletes and edits, is logged in
+// `search_changes` by these triggers; the index thread applies and prunes the log.
+const V5_SEARCH_FILE: &str = r#"
+DROP TRIGGER messages_search_delete;
+DROP TRIGGER messages_search_update;
+DROP TABLE messages_fts;
+DROP TABLE messages_fts_trigram;
+DROP TABLE search_progress;
+
+CREATE TABLE search_changes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL
+);
+
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO search_changes (message_id) VALUES (old.id);
+END;
+
+CREATE TRIGGER messages_search_update AFTER UPDATE OF content, tool_name, tool_calls ON messages BEGIN
+    INSERT INTO search_changes (message_id) VALUES (old.id);
+END;
+"#;
+
 /// The schema version recorded in the file header.
 pub(crate) fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
     let raw: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -385,7 +412,7 @@ mod tests {
         let tables: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name IN \
-                 ('sessions', 'messages', 'messages_fts', 'messages_fts_trigram')",
+                 ('sessions', 'messages', 'messages_search_text', 'search_changes')",
                 [],
                 |row| row.get(0),
             )
@@ -433,50 +460,48 @@ mod tests {
     }
 
     #[test]
-    fn search_tables_follow_inserts_updates_and_deletes() {
+    fn deletes_and_edits_are_logged_for_the_search_index() {
         let mut conn = Connection::open_in_memory().expect("in-memory database");
         apply(&mut conn, ":memory:").expect("apply");
         conn.execute_batch(
             "INSERT INTO sessions(id, platform, created_at, updated_at) VALUES ('s', 'local', 0, 0);
-             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'alpha bravo', 0);",
+             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'alpha', 0);
+             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'bravo', 0);
+             UPDATE messages SET content = 'charlie' WHERE content = 'alpha';
+             UPDATE messages SET active = 0 WHERE content = 'bravo';
+             DELETE FROM sessions;",
+        )
+        .expect("changes");
+        let logged: Vec<i64> = conn
+            .prepare("SELECT message_id FROM search_changes ORDER BY seq")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        // The edit of 1, then both through the session's cascade; `active` is not text.
+        assert_eq!(logged, vec![1, 1, 2]);
+    }
+
+    #[test]
+    fn version_five_moves_search_out_and_keeps_the_messages() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        for migration in &MIGRATIONS[..4] {
+            conn.execute_batch(migration.sql).expect("older schema");
+            conn.pragma_update(None, "user_version", migration.version).expect("set version");
+        }
+        conn.execute_batch(
+            "INSERT INTO sessions(id, platform, created_at, updated_at) VALUES ('old', 'local', 0, 0);
+             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('old', 'user', 'kept', 0);",
         )
         .expect("seed");
-        let count = |conn: &Connection, table: &str, query: &str| -> i64 {
-            conn.query_row(&format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1"), [query], |row| row.get(0))
-                .expect("match")
-        };
-        // New rows are indexed by the writer's per-batch step, not by a trigger.
-        assert_eq!(count(&conn, "messages_fts", "alpha"), 0);
-        super::super::search::index_new_messages(&conn).expect("index");
-        assert_eq!(count(&conn, "messages_fts", "alpha"), 1);
-        assert_eq!(count(&conn, "messages_fts_trigram", "\"lph\""), 1);
-
-        conn.execute("UPDATE messages SET content = 'charlie delta'", []).expect("update");
-        assert_eq!(count(&conn, "messages_fts", "alpha"), 0);
-        assert_eq!(count(&conn, "messages_fts", "charlie"), 1);
-        assert_eq!(count(&conn, "messages_fts_trigram", "\"harl\""), 1);
-
-        conn.execute("DELETE FROM messages", []).expect("delete");
-        assert_eq!(count(&conn, "messages_fts", "charlie"), 0);
-        assert_eq!(count(&conn, "messages_fts_trigram", "\"harl\""), 0);
-
-        // Rows changed or deleted before they were indexed must leave the index alone.
-        conn.execute_batch(
-            "INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'echo foxtrot', 0);
-             INSERT INTO messages(session_id, role, content, timestamp) VALUES ('s', 'user', 'golf hotel', 0);
-             UPDATE messages SET content = 'india juliet' WHERE content = 'echo foxtrot';
-             DELETE FROM messages WHERE content = 'golf hotel';",
-        )
-        .expect("changes before indexing");
-        super::super::search::index_new_messages(&conn).expect("index");
-        assert_eq!(count(&conn, "messages_fts", "india"), 1);
-        assert_eq!(count(&conn, "messages_fts", "echo"), 0);
-        assert_eq!(count(&conn, "messages_fts", "golf"), 0);
-
-        for table in ["messages_fts", "messages_fts_trigram"] {
-            conn.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), [])
-                .expect("integrity-check");
-        }
+        apply(&mut conn, ":memory:").expect("upgrade");
+        let fts: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE 'messages_fts%'", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(fts, 0);
+        let content: String = conn.query_row("SELECT content FROM messages", [], |row| row.get(0)).expect("kept");
+        assert_eq!(content, "kept");
     }
 
     #[test]
@@ -490,7 +515,7 @@ mod tests {
             .expect("seed");
 
         apply(&mut conn, ":memory:").expect("upgrade");
-        assert_eq!(user_version(&conn).expect("version"), 4);
+        assert_eq!(user_version(&conn).expect("version"), SCHEMA_VERSION);
         let insert = "INSERT INTO inbound(platform, account, dedup_key, payload_json, received_at) \
                       VALUES ('telegram', ?1, '99:1', '{}', 0)";
         conn.execute(insert, [None::<&str>]).expect("first");

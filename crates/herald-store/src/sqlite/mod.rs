@@ -4,6 +4,7 @@
 mod adapter_state;
 mod checkpoint;
 mod inbound;
+mod indexer;
 mod migrations;
 mod open;
 mod outbox;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use herald_core::Usage;
 
 use self::checkpoint::Checkpointer;
+use self::indexer::Indexer;
 use self::read::ReadPool;
 pub use self::rows::new_session_id;
 use self::writer::Writer;
@@ -88,6 +90,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
     max_responses: usize,
+    indexer: Indexer,
     // Declared after the writer so it stops after it; the write connection's close
     // then checkpoints whatever is left.
     _checkpointer: Checkpointer,
@@ -102,10 +105,6 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// The schema version this build creates and understands.
     pub const SCHEMA_VERSION: u32 = migrations::SCHEMA_VERSION;
-
-    /// How many new messages a commit may leave out of the search index; searches and
-    /// [`SqliteStore::close`] index the rest first.
-    pub const SEARCH_INDEX_BACKLOG: i64 = search::INDEX_BACKLOG;
 
     /// Opens the database at `path` with default [`SqliteOptions`]; see [`SqliteStore::open_with`].
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -129,17 +128,22 @@ impl SqliteStore {
     ///   last version that fully applied.
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let conn = open::open_writer(path, options.busy_timeout)?;
-        let readers = Arc::new(ReadPool::new(path.to_path_buf(), options.busy_timeout, options.idle_readers));
+        let writer = Writer::spawn(conn, options.max_batch, options.queue_depth).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            reason: format!("cannot start the writer thread: {e}"),
+        })?;
+        // Before the readers, which attach the index file and would otherwise create it
+        // empty.
+        let indexer = Indexer::spawn(path, options.busy_timeout, writer.commit_counter())?;
+        let readers = Arc::new(ReadPool::new(
+            path.to_path_buf(),
+            indexer::index_path(path),
+            options.busy_timeout,
+            options.idle_readers,
+        ));
         // Open one reader now: a problem with read connections should surface at
         // startup, not on the first search.
         readers.with_connection(|_| Ok(()))?;
-        let writer =
-            Writer::spawn(conn, options.max_batch, options.queue_depth, Some(search::index_backlog)).map_err(|e| {
-                StoreError::Open {
-                    path: path.display().to_string(),
-                    reason: format!("cannot start the writer thread: {e}"),
-                }
-            })?;
         let checkpointer =
             Checkpointer::spawn(path, options.busy_timeout, writer.commit_counter()).map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
@@ -151,6 +155,7 @@ impl SqliteStore {
             writer,
             readers,
             max_responses: options.max_responses,
+            indexer,
             _checkpointer: checkpointer,
         })
     }
@@ -160,28 +165,36 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The search index's own database file beside the store at `store` (its path with
+    /// `-search` appended). It holds only derived data: deleted, it is rebuilt from the
+    /// messages the next time the store opens.
+    pub fn search_index_path(store: &Path) -> PathBuf {
+        indexer::index_path(store)
+    }
+
     /// How the writer has batched the writes so far.
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()
     }
 
     /// Commits the writes already queued, then closes the write connection (which
-    /// checkpoints the WAL into the main file).
+    /// checkpoints the WAL into the main file), and leaves the search index up to date,
+    /// so the next start searches without catching up first.
     pub async fn close(self) {
-        // Leave the transcript fully indexed, so the next start searches without
-        // catching up first. A failure here is only a delay: the next search indexes.
-        if let Err(error) = self.writer.submit(|conn| Ok(search::index_new_messages(conn)?)).await {
-            tracing::warn!(%error, "could not index the newest messages before closing the store");
-        }
-        let SqliteStore { writer, _checkpointer, .. } = self;
+        let SqliteStore { writer, indexer, _checkpointer, .. } = self;
         drop(_checkpointer);
-        if let Some(thread) = writer.close() {
-            match tokio::task::spawn_blocking(move || thread.join()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => tracing::error!("the store writer thread panicked"),
-                Err(error) => tracing::error!(%error, "could not wait for the store writer thread"),
-            }
-        }
+        join("writer", writer.close()).await;
+        // Only now: the index's last catch-up must see the writer's last commit.
+        join("search index", indexer.close()).await;
+    }
+}
+
+async fn join(name: &str, thread: Option<std::thread::JoinHandle<()>>) {
+    let Some(thread) = thread else { return };
+    match tokio::task::spawn_blocking(move || thread.join()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::error!("the store {name} thread panicked"),
+        Err(error) => tracing::error!(%error, "could not wait for the store {name} thread"),
     }
 }
 
@@ -280,9 +293,9 @@ impl Store for SqliteStore {
     async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         // Refused before taking a connection: empty text is the caller's mistake.
         search::validated_text(&query)?;
-        // Messages are indexed in batches; index the rest first, so the search sees
-        // every message committed before it.
-        self.writer.submit(|conn| Ok(search::index_new_messages(conn)?)).await?;
+        // The index follows the commits a little behind; bring it up to date first, so
+        // the search sees every message committed before it.
+        self.indexer.catch_up().await?;
         self.readers.read(move |conn| search::search(conn, &query)).await
     }
 

@@ -64,9 +64,10 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     // before a power loss are lost, in exchange for no fsync per commit.
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| classify(path, e))?;
     conn.pragma_update(None, "foreign_keys", true).map_err(|e| classify(path, e))?;
-    // FTS5 merges read back recent index segments on every commit; a cache above the
-    // 2 MiB default keeps them in memory. 16 MiB cost 30 MiB of RSS under the Telegram
-    // benchmark for no measurable speed over 4 MiB. Negative means KiB.
+    // A cache above the 2 MiB default keeps the recently written pages of the session
+    // and message indexes in memory. (Chosen when the FTS5 index still lived here:
+    // 16 MiB cost 30 MiB of RSS under the Telegram benchmark for no measurable speed
+    // over 4 MiB.) Negative means KiB.
     conn.pragma_update(None, "cache_size", -4_096).map_err(|e| classify(path, e))?;
     // Checkpoints run on their own thread (checkpoint.rs), not inside our commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| classify(path, e))?;
@@ -79,12 +80,14 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
 
 /// Opens a connection for reading only: `query_only` makes a bug that writes through
 /// it an error instead of a second writer.
-pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+/// The search index is attached as `search`.
+pub(crate) fn open_reader(path: &Path, index: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     // Not SQLITE_OPEN_READ_ONLY: a read-only connection cannot always create or map
     // the WAL index, which would make reads fail while the writer is idle.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e.to_string()))?;
     conn.busy_timeout(busy_timeout)?;
+    conn.execute("ATTACH DATABASE ?1 AS search", [index.to_string_lossy()])?;
     conn.pragma_update(None, "query_only", true)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
@@ -123,7 +126,7 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
 /// Creates the file owner-only before SQLite does, since SQLite would create it with
 /// the umask's permissions and give the WAL and shared-memory files the same mode.
 /// An existing file is left alone here.
-fn create_private(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn create_private(path: &Path) -> Result<(), StoreError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -136,7 +139,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 }
 
 /// The WAL and shared-memory files hold recent transcript pages too.
-fn restrict_companions(path: &Path) {
+pub(crate) fn restrict_companions(path: &Path) {
     for suffix in ["-wal", "-shm"] {
         let mut companion = PathBuf::from(path.as_os_str());
         companion.as_mut_os_string().push(suffix);

@@ -1,5 +1,6 @@
-//! Full-text search over the two FTS5 indexes: `messages_fts` (words) and
-//! `messages_fts_trigram` (substrings).
+//! Full-text search over the two FTS5 indexes of the search database (attached as
+//! `search`, kept by `indexer.rs`): `messages_fts` (words) and `messages_fts_trigram`
+//! (substrings).
 //!
 //! User text never reaches FTS5 as query syntax: every token is quoted, so quotes,
 //! parentheses, `AND`, `NEAR`, `col:` and `^` are searched for as text.
@@ -98,7 +99,7 @@ fn words(conn: &Connection, text: &str, limit: u32, session: Option<&str>) -> Re
     let sql = format!(
         "SELECT m.id, m.session_id, m.role, m.timestamp, s.title, \
                 snippet(messages_fts, 0, '[', ']', '…', {SNIPPET_TOKENS}) \
-         FROM messages_fts \
+         FROM search.messages_fts \
          JOIN messages m ON m.id = messages_fts.rowid \
          JOIN sessions s ON s.id = m.session_id \
          WHERE messages_fts MATCH ?1 AND m.active = 1 {} \
@@ -115,7 +116,7 @@ fn substring(conn: &Connection, text: &str, limit: u32, session: Option<&str>) -
     let (sql, pattern) = if text.chars().count() >= TRIGRAM_MIN_CHARS {
         let sql = format!(
             "SELECT m.id, m.session_id, m.role, m.timestamp, s.title, {INDEXED_TEXT} \
-             FROM messages_fts_trigram \
+             FROM search.messages_fts_trigram \
              JOIN messages m ON m.id = messages_fts_trigram.rowid \
              JOIN sessions s ON s.id = m.session_id \
              WHERE messages_fts_trigram MATCH ?1 AND m.active = 1 {} \
@@ -237,110 +238,4 @@ fn find_ignoring_case(haystack: &str, needle: &str) -> Option<(usize, usize)> {
 /// the separators between content, tool name and tool calls) become single spaces.
 fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Message ids a commit may leave unindexed before it indexes them itself.
-///
-/// Indexing in every commit made each commit write a small FTS5 segment that the
-/// automerge then merged again and again: a third of the store writer's time under API
-/// load. Messages are instead indexed in batches of at least this many, and whenever
-/// someone searches (see [`index_new_messages`]), so a search still sees every message
-/// committed before it began.
-pub(crate) const INDEX_BACKLOG: i64 = 256;
-
-/// The before-commit hook of every batch: indexes the new messages once there are
-/// [`INDEX_BACKLOG`] of them.
-pub(crate) fn index_backlog(conn: &Connection) -> rusqlite::Result<()> {
-    let (last, newest) = progress(conn)?;
-    if newest - last >= INDEX_BACKLOG { index_range(conn, last, newest) } else { Ok(()) }
-}
-
-/// Indexes every message not indexed yet. Runs as a write before each search and when
-/// the store closes.
-pub(crate) fn index_new_messages(conn: &Connection) -> rusqlite::Result<()> {
-    let (last, newest) = progress(conn)?;
-    if newest > last { index_range(conn, last, newest) } else { Ok(()) }
-}
-
-/// The highest indexed message id and the highest message id.
-fn progress(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    let last: i64 = conn.prepare_cached("SELECT last_id FROM search_progress")?.query_row([], |r| r.get(0))?;
-    let newest: i64 = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM messages WHERE id > ?1")?
-        .query_row([last], |r| r.get(0))?;
-    Ok((last, newest.max(last)))
-}
-
-fn index_range(conn: &Connection, last: i64, newest: i64) -> rusqlite::Result<()> {
-    for table in ["messages_fts", "messages_fts_trigram"] {
-        conn.prepare_cached(&format!(
-            "INSERT INTO {table}(rowid, content) \
-             SELECT id, content || ' ' || coalesce(tool_name, '') || ' ' || coalesce(tool_calls, '') \
-             FROM messages WHERE id > ?1 AND id <= ?2"
-        ))?
-        .execute([last, newest])?;
-    }
-    conn.prepare_cached("UPDATE search_progress SET last_id = ?1")?.execute([newest])?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn word_queries_quote_every_token() {
-        assert_eq!(word_query("hello world").as_deref(), Some(r#""hello" "world""#));
-        assert_eq!(word_query(r#"say "hi""#).as_deref(), Some(r#""say" """hi""""#));
-        assert_eq!(word_query("a AND b OR NOT c").as_deref(), Some(r#""a" "AND" "b" "OR" "NOT" "c""#));
-        assert_eq!(word_query("NEAR(a b) col:x ^y -z").as_deref(), Some(r#""NEAR(a" "b)" "col:x" "^y" "-z""#));
-    }
-
-    #[test]
-    fn a_trailing_star_is_a_prefix_query() {
-        assert_eq!(word_query("wellin*").as_deref(), Some(r#""wellin"*"#));
-        assert_eq!(word_query("wellin** zea").as_deref(), Some(r#""wellin"* "zea""#));
-        assert_eq!(word_query("a*b").as_deref(), Some(r#""a*b""#));
-        assert_eq!(word_query("* **"), None);
-        assert_eq!(word_query("   "), None);
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%"), r"%50\%%");
-        assert_eq!(like_pattern("a_b"), r"%a\_b%");
-        assert_eq!(like_pattern(r"c:\x"), r"%c:\\x%");
-        assert_eq!(phrase(r#"say "hi""#), r#""say ""hi""""#);
-    }
-
-    #[test]
-    fn snippets_mark_the_match_and_keep_context() {
-        assert_eq!(snippet_around("I live in Wellington, New Zealand", "ingto"), "I live in Well[ingto]n, New Zealand");
-        assert_eq!(snippet_around("WELLINGTON", "ingto"), "WELL[INGTO]N");
-        let long = format!("{} needle {}", "a".repeat(100), "b".repeat(100));
-        let snippet = snippet_around(&long, "needle");
-        assert!(snippet.starts_with('…') && snippet.ends_with('…'), "{snippet}");
-        assert!(snippet.contains("[needle]"), "{snippet}");
-        assert_eq!(snippet.chars().count(), 1 + 40 + 8 + 40 + 1, "{snippet}");
-    }
-
-    #[test]
-    fn snippets_respect_character_boundaries() {
-        let text = "私は東京に住んでいます。毎日電車で会社に行きます。";
-        assert_eq!(snippet_around(text, "東京"), "私は[東京]に住んでいます。毎日電車で会社に行きます。");
-        let long = "é".repeat(200) + "東京" + &"ü".repeat(200);
-        let snippet = snippet_around(&long, "東京");
-        assert!(snippet.contains("[東京]"), "{snippet}");
-    }
-
-    #[test]
-    fn snippets_fall_back_to_the_start_when_the_match_is_not_found() {
-        assert_eq!(snippet_around("short text", "zzz"), "short text");
-        assert!(snippet_around(&"x".repeat(200), "zzz").ends_with('…'));
-    }
-
-    #[test]
-    fn whitespace_is_collapsed() {
-        assert_eq!(collapse_whitespace("a\n\n b\t c  "), "a b c");
-    }
 }

@@ -4,11 +4,10 @@
 //! SQLite allows one writer at a time and a commit costs far more than the statements
 //! in it, so instead of many connections fighting over the write lock, writes are
 //! funnelled to one thread that groups them. A batch first runs every write in one
-//! plain transaction: FTS5 flushes its pending index data at every savepoint, so
-//! savepoints around each write would cost one index segment per write. Only when a
-//! write fails is the batch rolled back and run again with a SAVEPOINT per write, so
-//! the failing write rolls back only itself and gets its own error while the others
-//! still commit. Replies are sent only after the commit, so a resolved future means the
+//! plain transaction, since a savepoint around each write costs a statement journal
+//! each. Only when a write fails is the batch rolled back and run again with a
+//! SAVEPOINT per write, so the failing write rolls back only itself and gets its own
+//! error while the others still commit. Replies are sent only after the commit, so a resolved future means the
 //! write is in the database.
 
 use std::sync::Arc;
@@ -65,9 +64,6 @@ where
     }
 }
 
-/// Runs once per batch inside its transaction, after the writes and before the commit.
-pub(crate) type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
-
 /// The handle the store keeps: submits writes and, on close, waits for the thread.
 pub(crate) struct Writer {
     sender: mpsc::Sender<Box<dyn WriteJob>>,
@@ -86,19 +82,14 @@ struct Counters {
 
 impl Writer {
     /// Starts the writer thread, which owns `conn` from now on.
-    pub(crate) fn spawn(
-        conn: Connection,
-        max_batch: usize,
-        queue_depth: usize,
-        before_commit: Option<BeforeCommit>,
-    ) -> std::io::Result<Writer> {
+    pub(crate) fn spawn(conn: Connection, max_batch: usize, queue_depth: usize) -> std::io::Result<Writer> {
         let (sender, receiver) = mpsc::channel(queue_depth.max(1));
         let max_batch = max_batch.max(1);
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("herald-store-writer".into())
-            .spawn(move || run(conn, receiver, max_batch, before_commit, &thread_counters))?;
+            .spawn(move || run(conn, receiver, max_batch, &thread_counters))?;
         Ok(Writer { sender, thread: Some(thread), counters })
     }
 
@@ -136,19 +127,13 @@ impl Writer {
     }
 }
 
-fn run(
-    mut conn: Connection,
-    mut receiver: mpsc::Receiver<Box<dyn WriteJob>>,
-    max_batch: usize,
-    before_commit: Option<BeforeCommit>,
-    counters: &Counters,
-) {
+fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize, counters: &Counters) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
     // Blocks for the first write, then takes whatever else is already waiting: under
     // load, writes that queued during the previous commit share the next one.
     while receiver.blocking_recv_many(&mut batch, max_batch) > 0 {
         let size = batch.len();
-        let batch_error = commit_batch(&mut conn, &mut batch, before_commit).err();
+        let batch_error = commit_batch(&mut conn, &mut batch).err();
         if let Some(error) = &batch_error {
             counters.failed_batches.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%error, size, "a batch of store writes failed and was rolled back");
@@ -164,34 +149,23 @@ fn run(
     tracing::debug!("store writer stopped: every handle was dropped");
 }
 
-fn commit_batch(
-    conn: &mut Connection,
-    batch: &mut [Box<dyn WriteJob>],
-    before_commit: Option<BeforeCommit>,
-) -> rusqlite::Result<()> {
+fn commit_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
     if batch.len() > 1 {
         // IMMEDIATE takes the write lock up front: another process holding it makes us
         // wait (busy_timeout) here, not fail half-way through the batch.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if batch.iter_mut().all(|job| job.run(&tx)) {
-            if let Some(hook) = before_commit {
-                hook(&tx)?;
-            }
             return tx.commit();
         }
         // SQLite may already have rolled back by itself (disk full, I/O); then there is
         // nothing left to roll back and the error is not interesting.
         let _ = tx.rollback();
     }
-    commit_isolated(conn, batch, before_commit)
+    commit_isolated(conn, batch)
 }
 
 /// Runs each write in its own savepoint, so one failure spares the others.
-fn commit_isolated(
-    conn: &mut Connection,
-    batch: &mut [Box<dyn WriteJob>],
-    before_commit: Option<BeforeCommit>,
-) -> rusqlite::Result<()> {
+fn commit_isolated(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
         let savepoint = tx.savepoint()?;
@@ -209,14 +183,11 @@ fn commit_isolated(
         }
         savepoint.finish()?;
     }
-    if let Some(hook) = before_commit {
-        hook(&tx)?;
-    }
     tx.commit()
 }
 
 /// `rusqlite::Error` is not `Clone`, but a batch failure must reach every caller in it.
-fn duplicate(error: &rusqlite::Error) -> rusqlite::Error {
+pub(crate) fn duplicate(error: &rusqlite::Error) -> rusqlite::Error {
     match error {
         rusqlite::Error::SqliteFailure(code, message) => rusqlite::Error::SqliteFailure(*code, message.clone()),
         other => rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_ERROR), Some(other.to_string())),
@@ -230,7 +201,7 @@ mod tests {
     fn writer_with_table() -> Writer {
         let conn = Connection::open_in_memory().expect("in-memory database");
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)").expect("schema");
-        Writer::spawn(conn, 256, 1024, None).expect("spawn")
+        Writer::spawn(conn, 256, 1024).expect("spawn")
     }
 
     fn insert(v: i64) -> impl FnMut(&Connection) -> Result<i64, StoreError> + Send + 'static {

@@ -39,9 +39,10 @@ pub fn assistant_calling(content: &str, calls: Vec<ToolCall>) -> NewMessage {
     message.into()
 }
 
-/// Fails unless both search indexes agree with the messages table (FTS5's own check).
+/// Fails unless both search indexes of the store at `db` agree with the text they were
+/// given (FTS5's own check).
 pub fn fts_integrity_check(db: &std::path::Path) {
-    let conn = rusqlite::Connection::open(db).expect("open raw");
+    let conn = rusqlite::Connection::open(SqliteStore::search_index_path(db)).expect("open raw");
     for table in ["messages_fts", "messages_fts_trigram"] {
         conn.execute(&format!("INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)"), [])
             .unwrap_or_else(|e| panic!("{table} out of sync: {e}"));

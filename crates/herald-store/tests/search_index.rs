@@ -53,8 +53,10 @@ async fn the_index_catches_up_on_its_own() {
     let s = session(&store, "s").await;
     let ids = store.append_turn(&s.id, exchange("a question", "an answer"), usage(1, 1), None).await.expect("append");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while indexed(&dir) != (2, ids[1]) {
-        assert!(Instant::now() < deadline, "not indexed after 10 s: {:?}", indexed(&dir));
+    // The index file appears with the thread's first catch-up; until then, nothing.
+    let look = || std::panic::catch_unwind(|| indexed(&dir)).ok();
+    while look() != Some((2, ids[1])) {
+        assert!(Instant::now() < deadline, "not indexed after 10 s: {:?}", look());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -151,4 +153,19 @@ async fn the_index_file_is_private() {
     let index = SqliteStore::search_index_path(&db(&dir));
     let mode = std::fs::metadata(&index).expect("metadata").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{}", index.display());
+}
+
+#[tokio::test]
+async fn an_index_that_cannot_open_fails_searches_by_name_and_spares_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A directory where the index file belongs: it can be neither opened nor removed.
+    std::fs::create_dir(SqliteStore::search_index_path(&db(&dir))).expect("mkdir");
+    std::fs::write(SqliteStore::search_index_path(&db(&dir)).join("keep"), b"x").expect("fill");
+    let store = SqliteStore::open(&db(&dir)).expect("the store opens regardless");
+    let s = session(&store, "s").await;
+    store.append_turn(&s.id, exchange("still saved", "yes"), usage(1, 1), None).await.expect("append");
+    let query = SearchQuery { text: "saved".into(), mode: SearchMode::Words, limit: 10, session_id: None };
+    let error = store.search(query).await.expect_err("no index, no search").to_string();
+    assert!(error.contains("herald.db-search"), "{error}");
+    assert_eq!(store.messages(&s.id).await.expect("messages").len(), 2);
 }

@@ -24,8 +24,9 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::open::{create_private, restrict_companions};
+use super::search;
 use super::writer::duplicate;
-use crate::StoreError;
+use crate::{SearchHit, SearchQuery, StoreError};
 
 /// The index's own schema version; any other version is rebuilt, not migrated.
 const SCHEMA_VERSION: i64 = 1;
@@ -68,9 +69,12 @@ pub(crate) fn index_path(store: &Path) -> PathBuf {
     path
 }
 
-enum Request {
-    /// Index everything committed so far, then answer.
-    CatchUp(oneshot::Sender<Result<(), StoreError>>),
+type SearchReply = oneshot::Sender<Result<Vec<SearchHit>, StoreError>>;
+
+/// A search, run on the index thread once the index has caught up with the store.
+struct Request {
+    query: SearchQuery,
+    reply: SearchReply,
 }
 
 /// Handle to the index thread. Dropping it lets the thread index what is left and stop.
@@ -80,14 +84,15 @@ pub(crate) struct Indexer {
 }
 
 impl Indexer {
-    /// Opens (creating or rebuilding as needed) the index of the store at `store` and
-    /// starts keeping it up to date whenever `commits` moves.
+    /// Starts the thread that opens (creating or rebuilding as needed) the index of the
+    /// store at `store` and keeps it up to date whenever `commits` moves. Opening happens
+    /// on that thread, so a rebuild never holds up startup.
     pub(crate) fn spawn(store: &Path, busy_timeout: Duration, commits: Arc<AtomicU64>) -> Result<Indexer, StoreError> {
-        let conn = open_index(store, busy_timeout)?;
         let (requests, receiver) = mpsc::channel();
+        let store_path = store.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("herald-store-index".into())
-            .spawn(move || run(conn, &receiver, &commits))
+            .spawn(move || run(&store_path, busy_timeout, &receiver, &commits))
             .map_err(|e| StoreError::Open {
                 path: index_path(store).display().to_string(),
                 reason: format!("cannot start the search index thread: {e}"),
@@ -95,11 +100,11 @@ impl Indexer {
         Ok(Indexer { requests: Some(requests), thread: Some(thread) })
     }
 
-    /// Waits until every message committed before the call is in the index.
-    pub(crate) async fn catch_up(&self) -> Result<(), StoreError> {
+    /// Runs `query` once every message committed before the call is in the index.
+    pub(crate) async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let sender = self.requests.as_ref().ok_or(StoreError::WriterGone)?;
-        sender.send(Request::CatchUp(reply)).map_err(|_| StoreError::WriterGone)?;
+        sender.send(Request { query, reply }).map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -180,30 +185,50 @@ fn progress(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
     conn.prepare_cached("SELECT last_id, last_change FROM progress")?.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
-fn run(mut conn: Connection, requests: &mpsc::Receiver<Request>, commits: &AtomicU64) {
+fn run(store: &Path, busy_timeout: Duration, requests: &mpsc::Receiver<Request>, commits: &AtomicU64) {
+    let mut conn = None;
     let mut seen = u64::MAX;
     loop {
-        let request = requests.recv_timeout(INTERVAL);
-        let stopping = matches!(request, Err(RecvTimeoutError::Disconnected));
-        let mut waiting: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
-        if let Ok(Request::CatchUp(reply)) = request {
-            waiting.push(reply);
-        }
-        // Every search that queued meanwhile is answered by the same pass.
-        while let Ok(Request::CatchUp(reply)) = requests.try_recv() {
-            waiting.push(reply);
-        }
+        let first = requests.recv_timeout(INTERVAL);
+        let stopping = matches!(first, Err(RecvTimeoutError::Disconnected));
+        // Every search that queued meanwhile is served after the same catch-up.
+        let waiting: Vec<Request> = first.into_iter().chain(std::iter::from_fn(|| requests.try_recv().ok())).collect();
         let now = commits.load(Ordering::Acquire);
         if waiting.is_empty() && !stopping && now == seen {
             continue;
         }
         seen = now;
-        let outcome = catch_up(&mut conn);
-        if let Err(error) = &outcome {
+        // Opened here rather than before the loop, so an index that could not be opened
+        // (a full disk, a read-only directory) is tried again on the next search.
+        if conn.is_none() {
+            conn = match open_index(store, busy_timeout) {
+                Ok(conn) => Some(conn),
+                Err(error) => {
+                    tracing::error!(%error, "cannot open the search index; searches fail until it opens");
+                    for request in waiting {
+                        let _ = request.reply.send(Err(StoreError::Open {
+                            path: index_path(store).display().to_string(),
+                            reason: error.to_string(),
+                        }));
+                    }
+                    if stopping {
+                        return;
+                    }
+                    continue;
+                }
+            };
+        }
+        let Some(conn) = conn.as_mut() else { continue };
+        let caught_up = catch_up(conn);
+        if let Err(error) = &caught_up {
             tracing::warn!(%error, "could not update the search index; it will be retried");
         }
-        for reply in waiting {
-            let _ = reply.send(outcome.as_ref().map(|_| ()).map_err(|e| StoreError::Sqlite(duplicate(e))));
+        for Request { query, reply } in waiting {
+            let result = match &caught_up {
+                Ok(()) => search::search(conn, &query),
+                Err(e) => Err(StoreError::Sqlite(duplicate(e))),
+            };
+            let _ = reply.send(result);
         }
         if stopping {
             tracing::debug!("search index thread stopped: the store was closed");

@@ -132,15 +132,9 @@ impl SqliteStore {
             path: path.display().to_string(),
             reason: format!("cannot start the writer thread: {e}"),
         })?;
-        // Before the readers, which attach the index file and would otherwise create it
-        // empty.
+        // The index opens (or is rebuilt) on its own thread, not in the way of startup.
         let indexer = Indexer::spawn(path, options.busy_timeout, writer.commit_counter())?;
-        let readers = Arc::new(ReadPool::new(
-            path.to_path_buf(),
-            indexer::index_path(path),
-            options.busy_timeout,
-            options.idle_readers,
-        ));
+        let readers = Arc::new(ReadPool::new(path.to_path_buf(), options.busy_timeout, options.idle_readers));
         // Open one reader now: a problem with read connections should surface at
         // startup, not on the first search.
         readers.with_connection(|_| Ok(()))?;
@@ -293,10 +287,9 @@ impl Store for SqliteStore {
     async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         // Refused before taking a connection: empty text is the caller's mistake.
         search::validated_text(&query)?;
-        // The index follows the commits a little behind; bring it up to date first, so
-        // the search sees every message committed before it.
-        self.indexer.catch_up().await?;
-        self.readers.read(move |conn| search::search(conn, &query)).await
+        // The index thread brings the index up to date first, so the search sees every
+        // message committed before it.
+        self.indexer.search(query).await
     }
 
     async fn record_inbound(&self, new: NewInbound) -> Result<InboundRecorded, StoreError> {

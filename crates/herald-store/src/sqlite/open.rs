@@ -80,14 +80,12 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
 
 /// Opens a connection for reading only: `query_only` makes a bug that writes through
 /// it an error instead of a second writer.
-/// The search index is attached as `search`.
-pub(crate) fn open_reader(path: &Path, index: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     // Not SQLITE_OPEN_READ_ONLY: a read-only connection cannot always create or map
     // the WAL index, which would make reads fail while the writer is idle.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e.to_string()))?;
     conn.busy_timeout(busy_timeout)?;
-    conn.execute("ATTACH DATABASE ?1 AS search", [index.to_string_lossy()])?;
     conn.pragma_update(None, "query_only", true)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)

@@ -17,8 +17,6 @@ use crate::{SessionList, SessionListQuery, SessionRecord, StoreError, StoredMess
 /// Idle read connections, reused so that a read costs no `open`.
 pub(crate) struct ReadPool {
     path: PathBuf,
-    /// The search index, attached to every read connection.
-    index: PathBuf,
     busy_timeout: Duration,
     max_idle: usize,
     idle: Mutex<Vec<Connection>>,
@@ -30,10 +28,10 @@ pub(crate) struct ReadPool {
 }
 
 impl ReadPool {
-    pub(crate) fn new(path: PathBuf, index: PathBuf, busy_timeout: Duration, max_idle: usize) -> ReadPool {
+    pub(crate) fn new(path: PathBuf, busy_timeout: Duration, max_idle: usize) -> ReadPool {
         let max_idle = max_idle.max(1);
         let running = Arc::new(tokio::sync::Semaphore::new(max_idle));
-        ReadPool { path, index, busy_timeout, max_idle, idle: Mutex::new(Vec::new()), running }
+        ReadPool { path, busy_timeout, max_idle, idle: Mutex::new(Vec::new()), running }
     }
 
     /// Runs `read` on a pooled connection on tokio's blocking pool, at most `max_idle`
@@ -71,7 +69,7 @@ impl ReadPool {
         let pooled = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => open_reader(&self.path, &self.index, self.busy_timeout)?,
+            None => open_reader(&self.path, self.busy_timeout)?,
         };
         let result = read(&conn);
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -153,10 +151,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         drop(super::super::open::open_writer(&path, Duration::from_secs(1)).unwrap());
-        // Readers attach the index file but never create it.
-        let index = super::super::indexer::index_path(&path);
-        std::fs::write(&index, b"").unwrap();
-        let pool = Arc::new(ReadPool::new(path, index, Duration::from_secs(1), 2));
+        let pool = Arc::new(ReadPool::new(path, Duration::from_secs(1), 2));
         let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let reads = (0..40).map(|_| {
             let (pool, now, most) = (pool.clone(), now.clone(), most.clone());

@@ -1,6 +1,7 @@
-//! Full-text search over the two FTS5 indexes of the search database (attached as
-//! `search`, kept by `indexer.rs`): `messages_fts` (words) and `messages_fts_trigram`
-//! (substrings).
+//! Full-text search over the two FTS5 indexes of the search database: `messages_fts`
+//! (words) and `messages_fts_trigram` (substrings). It runs on the index thread's
+//! connection (`indexer.rs`), whose main database is the index and which has the store
+//! attached: the unqualified `messages` and `sessions` below resolve to the store's.
 //!
 //! User text never reaches FTS5 as query syntax: every token is quoted, so quotes,
 //! parentheses, `AND`, `NEAR`, `col:` and `^` are searched for as text.
@@ -99,7 +100,7 @@ fn words(conn: &Connection, text: &str, limit: u32, session: Option<&str>) -> Re
     let sql = format!(
         "SELECT m.id, m.session_id, m.role, m.timestamp, s.title, \
                 snippet(messages_fts, 0, '[', ']', '…', {SNIPPET_TOKENS}) \
-         FROM search.messages_fts \
+         FROM messages_fts \
          JOIN messages m ON m.id = messages_fts.rowid \
          JOIN sessions s ON s.id = m.session_id \
          WHERE messages_fts MATCH ?1 AND m.active = 1 {} \
@@ -116,7 +117,7 @@ fn substring(conn: &Connection, text: &str, limit: u32, session: Option<&str>) -
     let (sql, pattern) = if text.chars().count() >= TRIGRAM_MIN_CHARS {
         let sql = format!(
             "SELECT m.id, m.session_id, m.role, m.timestamp, s.title, {INDEXED_TEXT} \
-             FROM search.messages_fts_trigram \
+             FROM messages_fts_trigram \
              JOIN messages m ON m.id = messages_fts_trigram.rowid \
              JOIN sessions s ON s.id = m.session_id \
              WHERE messages_fts_trigram MATCH ?1 AND m.active = 1 {} \

@@ -239,7 +239,7 @@ fn run(store: &Path, busy_timeout: Duration, requests: &mpsc::Receiver<Request>,
 
 /// Brings the index up to the store's last commit: removes and re-adds the messages the
 /// change log names, then adds the new ones, a chunk per transaction.
-pub(crate) fn catch_up(conn: &mut Connection) -> rusqlite::Result<()> {
+fn catch_up(conn: &mut Connection) -> rusqlite::Result<()> {
     let mut changed = false;
     loop {
         // DEFERRED, not IMMEDIATE: IMMEDIATE would take the write lock of the attached

@@ -188,6 +188,8 @@ fn progress(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 fn run(store: &Path, busy_timeout: Duration, requests: &mpsc::Receiver<Request>, commits: &AtomicU64) {
     let mut conn = None;
     let mut seen = u64::MAX;
+    // An index that cannot open is retried on every commit; said once, not ten times a second.
+    let mut reported = false;
     loop {
         let first = requests.recv_timeout(INTERVAL);
         let stopping = matches!(first, Err(RecvTimeoutError::Disconnected));
@@ -204,7 +206,10 @@ fn run(store: &Path, busy_timeout: Duration, requests: &mpsc::Receiver<Request>,
             conn = match open_index(store, busy_timeout) {
                 Ok(conn) => Some(conn),
                 Err(error) => {
-                    tracing::error!(%error, "cannot open the search index; searches fail until it opens");
+                    if !reported {
+                        tracing::error!(%error, "cannot open the search index; searches fail until it opens");
+                        reported = true;
+                    }
                     for request in waiting {
                         let _ = request.reply.send(Err(StoreError::Open {
                             path: index_path(store).display().to_string(),
